@@ -1,0 +1,111 @@
+//! `callrecords`: the operator tool. Creates, lists and revokes API keys; sets up the table and bucket from
+//! template.yaml (for the local stack); loads demo data. Reads the same environment as the functions
+//! (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
+
+mod demo;
+mod synth;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use callrecords::clock::SystemClock;
+use callrecords::config::Config;
+use callrecords::{apikey, template, App, TenantId};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "callrecords", version, about = "Operator tool for the call-records API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table and the recordings bucket exactly as template.yaml declares them (local stack).
+    Setup,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Load demo data (two tenants, calls of every kind, recordings) and create a demo key.
+    Demo {
+        /// Write the demo key to this file instead of printing it.
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key for a tenant; the key is printed once and only its hash is stored.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        label: String,
+    },
+    /// List a tenant's keys, newest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Revoke a key by its id; it stops working at once.
+    Revoke { key_id: String },
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn tenant(value: &str) -> Result<TenantId> {
+    Ok(TenantId::parse(value)?)
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let config = Config::from_env()?;
+    let app = App::connect(config, Arc::new(SystemClock), None).await;
+    match cli.command {
+        Command::Setup => {
+            template::create_table(app.store.client(), app.store.table()).await?;
+            let days = app.config.retention.in_days();
+            template::create_bucket(app.recordings.client(), app.recordings.bucket(), days).await?;
+            println!("table {} and bucket {} ready (retention {days} days)", app.store.table(), app.recordings.bucket());
+        }
+        Command::Keys(KeysCommand::Create { tenant: t, label }) => {
+            let new = apikey::generate(&tenant(&t)?, &label, app.clock.now())?;
+            app.store.put_key(&new.record).await?;
+            println!("key id: {}\ntenant: {t}\nlabel:  {label}\nkey:    {}", new.record.key_id, new.key);
+            eprintln!("The key is shown only now; store it safely.");
+        }
+        Command::Keys(KeysCommand::List { tenant: t }) => {
+            println!("{:<14} {:<22} {:<22} label", "key id", "created", "revoked");
+            for k in app.store.list_keys(&tenant(&t)?).await? {
+                let revoked = k.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into());
+                println!("{:<14} {:<22} {:<22} {}", k.key_id, k.created_at.format("%Y-%m-%dT%H:%M:%SZ"), revoked, k.label);
+            }
+        }
+        Command::Keys(KeysCommand::Revoke { key_id }) => {
+            if !app.store.revoke_key(&key_id, app.clock.now()).await? {
+                return Err(format!("no key with id {key_id}").into());
+            }
+            println!("revoked {key_id}");
+        }
+        Command::Demo { key_file } => {
+            let key = demo::load(&app).await?;
+            match key_file {
+                Some(path) => std::fs::write(path, &key)?,
+                None => println!("{key}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

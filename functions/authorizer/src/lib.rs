@@ -1,0 +1,33 @@
+//! HTTP API Lambda authorizer (payload 2.0, simple responses): maps `Authorization: Bearer <key>` to a tenant.
+//!
+//! It never denies. A valid key puts `tenantId` into the context; a missing, malformed, unknown or revoked
+//! key leaves it out, and the handler answers 401 `UNAUTHORIZED` in the API's own error envelope. (An HTTP
+//! API answers a denial with a bare 403 `{"message":"Forbidden"}`, which no client of this API expects.)
+//! Handlers accept a tenant from this context only.
+
+use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use callrecords::apikey;
+use callrecords::http::TENANT_CONTEXT_KEY;
+use callrecords::store::DynamoStore;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::{json, Value};
+
+pub async fn handle(
+    keys: &DynamoStore,
+    event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>,
+) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse<Value>, Error> {
+    let header = event.payload.headers.get("authorization").and_then(|v| v.to_str().ok());
+    let tenant = match header.and_then(apikey::bearer) {
+        // A store failure is an error, not a verdict: API Gateway then answers 500 and the caller retries.
+        Some(key) => keys.authenticate(key).await?,
+        None => None,
+    };
+    let context = match &tenant {
+        Some(t) => json!({ TENANT_CONTEXT_KEY: t.as_str() }),
+        None => json!({}),
+    };
+    let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
+    response.is_authorized = true;
+    response.context = context;
+    Ok(response)
+}

@@ -1,0 +1,57 @@
+//! What a request handler needs, built once per process: configuration, the store, the recordings bucket
+//! and a clock. The operations here are the domain side of each route; handlers are glue around them.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigError};
+use crate::error::ApiError;
+use crate::http::AuthMode;
+use crate::ids::{CallId, TenantId};
+use crate::recording::{self, S3Recordings};
+use crate::store::metrics::RequestCounter;
+use crate::store::DynamoStore;
+use crate::view::CallDetail;
+
+pub struct App {
+    pub config: Config,
+    pub store: DynamoStore,
+    pub recordings: S3Recordings,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl App {
+    /// Production wiring: configuration from the environment, clients from the default credential chain.
+    pub async fn from_env() -> Result<App, ConfigError> {
+        let config = Config::from_env()?;
+        Ok(App::connect(config, Arc::new(SystemClock), None).await)
+    }
+
+    /// Wiring with a chosen clock and, for tests and benchmarks, a DynamoDB request counter.
+    pub async fn connect(config: Config, clock: Arc<dyn Clock>, counter: Option<RequestCounter>) -> App {
+        let sdk = crate::aws::sdk_config().await;
+        let store = DynamoStore::new(crate::aws::dynamodb(&sdk, counter), &config.table_name);
+        let recordings = S3Recordings::new(crate::aws::s3(&sdk, config.s3_force_path_style), &config.bucket_name);
+        App { config, store, recordings, clock }
+    }
+
+    pub fn auth_mode(&self) -> AuthMode {
+        if self.config.local_auth {
+            AuthMode::Local
+        } else {
+            AuthMode::Authorizer
+        }
+    }
+
+    /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served.
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<CallDetail, ApiError> {
+        let record = self.store.get_call(tenant, id).await?.ok_or(ApiError::NotFound)?;
+        let now = self.clock.now();
+        let state = recording::state(&record.summary, record.recording.as_ref(), self.config.retention, now);
+        let link = match &state.link {
+            Some(grant) => Some(self.recordings.presign_get(&grant.key, now, grant.ttl).await?),
+            None => None,
+        };
+        Ok(CallDetail::new(record, state, link))
+    }
+}

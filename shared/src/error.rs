@@ -1,0 +1,80 @@
+//! Errors as the API reports them. Every failure a handler can meet becomes one [`ApiError`]; `http` maps it
+//! to a status and seed 000's error envelope. Internal details are logged, never served.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, or belongs to another tenant: the two are indistinguishable on purpose.
+    #[error("Call not found")]
+    NotFound,
+    #[error("Invalid parameter {field}: {reason}")]
+    InvalidParameter { field: String, reason: String },
+    #[error("Missing or invalid API key")]
+    Unauthorized,
+    /// A dependency is throttling or unreachable; the caller may retry after the given delay.
+    #[error("Service temporarily unavailable")]
+    ServiceUnavailable { retry_after: Duration },
+    #[error("Internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
+        ApiError::InvalidParameter { field: field.to_owned(), reason: reason.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound => 404,
+            ApiError::InvalidParameter { .. } => 400,
+            ApiError::Unauthorized => 401,
+            ApiError::ServiceUnavailable { .. } => 503,
+            ApiError::Internal => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "NOT_FOUND",
+            ApiError::InvalidParameter { .. } => "INVALID_PARAMETER",
+            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
+            ApiError::Internal => "INTERNAL",
+        }
+    }
+
+    /// The parameter a 400 is about.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidParameter { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A storage or presigning failure, classified by what the caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, timed out or unreachable: worth retrying later.
+    #[error("dependency unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that does not decode, or a request the service refused.
+    #[error("storage error: {0}")]
+    Failed(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "dependency unavailable");
+                ApiError::ServiceUnavailable { retry_after: Duration::from_secs(1) }
+            }
+            StoreError::Failed(why) => {
+                tracing::error!(error = %why, "storage failure");
+                ApiError::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The edge between API Gateway and the domain: the success and error envelopes, the request id, and who the
+//! caller is. This module alone maps [`ApiError`] to HTTP.
+
+use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::apikey;
+use crate::error::ApiError;
+use crate::ids::TenantId;
+use crate::store::DynamoStore;
+
+/// Name of the authorizer context field that carries the tenant.
+pub const TENANT_CONTEXT_KEY: &str = "tenantId";
+
+#[derive(Serialize)]
+struct Success<'a, T> {
+    success: bool,
+    data: &'a T,
+}
+
+fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::Binary(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
+    response
+}
+
+/// `{"success": true, "data": …}` with status 200.
+pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
+    match serde_json::to_vec(&Success { success: true, data }) {
+        Ok(body) => json_response(200, body),
+        Err(e) => {
+            tracing::error!(error = %e, "response encoding failed");
+            error(&ApiError::Internal, "")
+        }
+    }
+}
+
+/// Seed 000's error envelope, with the request id and, for a bad parameter, which one and why.
+pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
+    let mut body = json!({
+        "code": err.code(),
+        "message": err.to_string(),
+        "requestId": request_id,
+    });
+    if let ApiError::InvalidParameter { field, reason } = err {
+        body["details"] = json!({ "field": field, "reason": reason });
+    }
+    let bytes = serde_json::to_vec(&json!({ "success": false, "error": body })).unwrap_or_default();
+    let mut response = json_response(err.status(), bytes);
+    if let ApiError::ServiceUnavailable { retry_after } = err {
+        let secs = retry_after.as_secs().max(1).to_string();
+        response.headers_mut().insert(RETRY_AFTER, secs.parse().expect("digits"));
+    }
+    response
+}
+
+/// API Gateway's request id, or the Lambda invocation's when there is none.
+pub fn request_id(req: &Request) -> String {
+    if let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() {
+        if let Some(id) = &ctx.request_id {
+            return id.clone();
+        }
+    }
+    req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default()
+}
+
+/// How a handler learns who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Deployed: the tenant comes from the authorizer's context, and only from there.
+    Authorizer,
+    /// `cargo lambda watch` runs no authorizer: the handler checks the Bearer key with the authorizer's code.
+    Local,
+}
+
+/// The tenant the request acts for; never taken from anything the caller sends directly.
+pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
+    let from_authorizer = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
+        _ => None,
+    };
+    match (from_authorizer, mode) {
+        // The authorizer ran: its word is final, a missing tenant means a bad key.
+        (Some(value), _) => value
+            .and_then(|v| v.as_str())
+            .and_then(|t| TenantId::parse(t).ok())
+            .ok_or(ApiError::Unauthorized),
+        (None, AuthMode::Local) => {
+            let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+            let Some(key) = header.and_then(apikey::bearer) else { return Err(ApiError::Unauthorized) };
+            keys.authenticate(key).await?.ok_or(ApiError::Unauthorized)
+        }
+        (None, AuthMode::Authorizer) => Err(ApiError::Unauthorized),
+    }
+}

@@ -1,0 +1,402 @@
+//! The DynamoDB adapter: calls and API keys, in the layout of [`super::layout`].
+//!
+//! A call's content (messages with word timings, events, latency) is JSON, deflate-compressed and cut into
+//! parts of at most [`PART_BYTES`], so a call of any size fits under DynamoDB's 400 KB item limit. Writes are
+//! ordered so that a reader never sees half a call: new parts are written under a fresh content version
+//! first, then the summary that names that version, then the parts of older versions are deleted. A reader
+//! takes only the parts of the version its summary names.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+use super::layout;
+use crate::apikey::{self, ApiKeyRecord};
+use crate::error::StoreError;
+use crate::ids::{CallId, TenantId};
+use crate::model::{CallContent, CallRecord, CallSummary, StoredRecording};
+
+/// Largest compressed content part. Leaves room under the 400 KB item limit for the keys.
+pub const PART_BYTES: usize = 350 * 1024;
+
+/// BatchWriteItem takes at most 25 requests.
+const BATCH: usize = 25;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The summary item of a call.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SummaryItem {
+    pk: String,
+    sk: String,
+    tenant_id: String,
+    #[serde(flatten)]
+    summary: CallSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    recording: Option<StoredRecording>,
+    content_version: String,
+    content_parts: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyItem {
+    pk: String,
+    sk: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    #[serde(flatten)]
+    record: ApiKeyRecord,
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// Maps an SDK error to what a caller can do about it: throttling, timeouts and connection failures are
+/// worth a retry later (503); anything else is a failure (500).
+pub(crate) fn classify<E, R>(op: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let retryable_codes = [
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "SlowDown",
+    ];
+    let unavailable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| retryable_codes.contains(&c)),
+        _ => false,
+    };
+    let text = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+    if unavailable {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Failed(text)
+    }
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn compress(content: &CallContent) -> Result<Vec<u8>, StoreError> {
+    let json = serde_json::to_vec(content).map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
+    let mut enc = DeflateEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+    enc.write_all(&json).and_then(|_| enc.finish()).map_err(|e| StoreError::Failed(format!("compress: {e}")))
+}
+
+fn decompress(parts: &[Vec<u8>]) -> Result<CallContent, StoreError> {
+    let mut json = Vec::new();
+    let joined: Vec<u8> = parts.concat();
+    DeflateDecoder::new(joined.as_slice())
+        .read_to_end(&mut json)
+        .map_err(|e| StoreError::Failed(format!("decompress content: {e}")))?;
+    serde_json::from_slice(&json).map_err(|e| StoreError::Failed(format!("decode content: {e}")))
+}
+
+fn is_empty(content: &CallContent) -> bool {
+    content.messages.is_empty() && content.events.is_empty() && content.latency.is_none()
+}
+
+fn new_version() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| StoreError::Failed(format!("random: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore { client, table: table.into() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Reads a whole call: one Query on the call's partition (more pages only for calls over 1 MB stored).
+    /// `None` when the tenant has no such call.
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<Option<CallRecord>, StoreError> {
+        // A read racing a rewrite of the same call may see a summary whose parts were not yet visible; read
+        // again rather than serve a mixture.
+        for _ in 0..3 {
+            match self.read_call(tenant, id).await? {
+                Fetched::Missing => return Ok(None),
+                Fetched::Whole(record) => return Ok(Some(record)),
+                Fetched::Torn => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        Err(StoreError::Failed(format!("call {id}: content parts missing after retries")))
+    }
+
+    async fn read_call(&self, tenant: &TenantId, id: &CallId) -> Result<Fetched, StoreError> {
+        let items = self.query_partition(&layout::call_pk(tenant, id), None).await?;
+        let mut summary: Option<SummaryItem> = None;
+        let mut parts: Vec<(String, u32, Vec<u8>)> = Vec::new();
+        for item in items {
+            let sk = match item.get(layout::SK) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => return Err(StoreError::Failed(format!("call {id}: item without sort key"))),
+            };
+            if sk == layout::SUMMARY_SK {
+                summary = Some(
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?,
+                );
+            } else if let Some((version, index)) = layout::parse_part_sk(&sk) {
+                let data = match item.get(layout::PART_DATA) {
+                    Some(AttributeValue::B(blob)) => blob.clone().into_inner(),
+                    _ => return Err(StoreError::Failed(format!("call {id}: part {sk} without data"))),
+                };
+                parts.push((version.to_owned(), index, data));
+            }
+        }
+        let Some(summary) = summary else { return Ok(Fetched::Missing) };
+        let mut mine: Vec<(u32, Vec<u8>)> = parts
+            .into_iter()
+            .filter(|(v, _, _)| *v == summary.content_version)
+            .map(|(_, i, d)| (i, d))
+            .collect();
+        mine.sort_by_key(|(i, _)| *i);
+        let complete = mine.len() == summary.content_parts as usize
+            && mine.iter().enumerate().all(|(n, (i, _))| *i as usize == n);
+        if !complete {
+            return Ok(Fetched::Torn);
+        }
+        let content = if mine.is_empty() {
+            CallContent::default()
+        } else {
+            decompress(&mine.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
+        };
+        Ok(Fetched::Whole(CallRecord { summary: summary.summary, recording: summary.recording, content }))
+    }
+
+    /// All items of a partition, following pages; `projection` limits the attributes returned.
+    async fn query_partition(&self, pk: &str, projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", layout::PK)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            if let Some(p) = projection {
+                q = q.projection_expression(p);
+            }
+            let out = q.send().await.map_err(|e| classify("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Writes a whole call (creating or replacing it). See the module docs for the write order.
+    pub async fn put_call(&self, tenant: &TenantId, record: CallRecord) -> Result<(), StoreError> {
+        let record = record.normalised();
+        let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let pk = layout::call_pk(tenant, &id);
+        let version = new_version()?;
+        let bytes = if is_empty(&record.content) { Vec::new() } else { compress(&record.content)? };
+        let parts: Vec<&[u8]> = bytes.chunks(PART_BYTES).collect();
+
+        let old_parts: Vec<String> = self
+            .query_partition(&pk, Some(layout::SK))
+            .await?
+            .into_iter()
+            .filter_map(|item| match item.get(layout::SK) {
+                Some(AttributeValue::S(sk)) if layout::parse_part_sk(sk).is_some() => Some(sk.clone()),
+                _ => None,
+            })
+            .collect();
+
+        let puts = parts.iter().enumerate().map(|(i, data)| {
+            let item = HashMap::from([
+                (layout::PK.to_owned(), s(&pk)),
+                (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
+                (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(*data))),
+            ]);
+            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set")).build()
+        });
+        self.batch_write(puts.collect()).await?;
+
+        let summary = SummaryItem {
+            pk: pk.clone(),
+            sk: layout::SUMMARY_SK.to_owned(),
+            tenant_id: tenant.as_str().to_owned(),
+            summary: record.summary,
+            recording: record.recording,
+            content_version: version,
+            content_parts: parts.len() as u32,
+        };
+        let item: Item = serde_dynamo::to_item(&summary).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+
+        let deletes = old_parts.into_iter().map(|sk| {
+            let key = HashMap::from([(layout::PK.to_owned(), s(&pk)), (layout::SK.to_owned(), s(sk))]);
+            WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set")).build()
+        });
+        self.batch_write(deletes.collect()).await
+    }
+
+    /// BatchWriteItem in groups of 25, retrying unprocessed items with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for group in requests.chunks(BATCH) {
+            let mut pending = group.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchWriteItem", e))?;
+                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable("BatchWriteItem: unprocessed items after retries".into()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn put_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let tenant = TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let item = KeyItem {
+            pk: layout::key_pk(&record.key_id),
+            sk: layout::key_sk().to_owned(),
+            gsi1pk: layout::tenant_keys_gsi1pk(&tenant),
+            gsi1sk: format!("{}#{}", record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), record.key_id),
+            record: record.clone(),
+        };
+        let item: Item = serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", layout::PK)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A key's record, read consistently so that a revocation takes effect at once.
+    pub async fn get_key(&self, key_id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(layout::PK, s(layout::key_pk(key_id)))
+            .key(layout::SK, s(layout::key_sk()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let item: KeyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+        Ok(Some(item.record))
+    }
+
+    /// The tenant a presented key acts for, or `None` for a malformed, unknown or revoked key.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
+        let Some(key_id) = apikey::key_id_of(key) else { return Ok(None) };
+        Ok(self.get_key(key_id).await?.and_then(|record| apikey::verify(&record, key)))
+    }
+
+    /// Marks a key revoked; `false` when there is no such key. Revoking twice keeps the first time.
+    pub async fn revoke_key(&self, key_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(layout::PK, s(layout::key_pk(key_id)))
+            .key(layout::SK, s(layout::key_sk()))
+            .update_expression("SET revokedAt = if_not_exists(revokedAt, :now)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", layout::PK)
+            .expression_attribute_values(":now", s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
+    /// A tenant's keys, newest first.
+    pub async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(layout::GSI1)
+                .key_condition_expression("#p = :p")
+                .expression_attribute_names("#p", layout::GSI1_PK)
+                .expression_attribute_values(":p", s(layout::tenant_keys_gsi1pk(tenant)))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let item: KeyItem =
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+                records.push(item.record);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(records),
+            }
+        }
+    }
+}
+
+enum Fetched {
+    Missing,
+    Whole(CallRecord),
+    /// The summary names parts that are not (yet) all visible.
+    Torn,
+}

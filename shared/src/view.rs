@@ -1,0 +1,56 @@
+//! The JSON get-call serves: a stored call plus what is derived at read time (transcript, recording state,
+//! a fresh presigned link). Top-level fields are always present, `null` when unknown, so clients see one
+//! stable shape.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::{transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus};
+use crate::recording::{Link, RecordingState};
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub summary: CallSummary,
+    /// `null` when the call opted out of sensitive-data storage: the content was never stored.
+    pub messages: Option<Vec<Message>>,
+    pub transcript: Option<String>,
+    pub latency: Option<Latency>,
+    pub events: Vec<CallEvent>,
+    pub recording_status: RecordingStatus,
+    pub recording_format: Option<String>,
+    pub recording_duration: Option<f64>,
+    pub recording_expires_at: Option<DateTime<Utc>>,
+    pub recording_url: Option<String>,
+    pub recording_url_expires_at: Option<DateTime<Utc>>,
+}
+
+impl CallDetail {
+    pub fn new(record: CallRecord, recording: RecordingState, link: Option<Link>) -> Self {
+        let opted_out = record.summary.opt_out_sensitive_data_storage;
+        let (messages, transcript) = if opted_out {
+            (None, None)
+        } else {
+            let text = transcript(&record.content.messages);
+            (Some(record.content.messages), Some(text))
+        };
+        let (recording_url, recording_url_expires_at) = match link {
+            Some(l) => (Some(l.url), Some(l.expires_at)),
+            None => (None, None),
+        };
+        CallDetail {
+            summary: record.summary,
+            messages,
+            transcript,
+            latency: record.content.latency,
+            events: record.content.events,
+            recording_status: recording.status,
+            recording_format: recording.format,
+            recording_duration: recording.duration,
+            recording_expires_at: recording.expires_at,
+            recording_url,
+            recording_url_expires_at,
+        }
+    }
+}
