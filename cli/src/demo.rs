@@ -9,7 +9,7 @@ use callrecords::{apikey, App, CallId, TenantId};
 use chrono::Duration;
 use serde_json::Value;
 
-use crate::synth::Generator;
+use callrecords::synth::Generator;
 
 pub const DEMO_TENANT: &str = "acme";
 pub const OTHER_TENANT: &str = "globex";
@@ -41,7 +41,10 @@ fn silent_wav() -> Vec<u8> {
 fn shift(call: &mut CallRecord, by: Duration) {
     let s = &mut call.summary;
     s.created_at += by;
-    for t in [&mut s.start_time, &mut s.end_time, &mut s.updated_at].into_iter().flatten() {
+    for t in [&mut s.start_time, &mut s.end_time, &mut s.updated_at]
+        .into_iter()
+        .flatten()
+    {
         *t += by;
     }
     for m in &mut call.content.messages {
@@ -66,14 +69,20 @@ fn seed_000_call(tenant: &TenantId, now: chrono::DateTime<chrono::Utc>) -> Resul
     // The demo serves a real, playable file; seed 000's m4a becomes a WAV.
     if let Some(r) = &mut call.recording {
         r.format = Some("wav".into());
-        r.key = Some(object_key(tenant, &CallId::parse(&call.summary.id)?, call.summary.created_at, "wav"));
+        r.key = Some(object_key(
+            tenant,
+            &CallId::parse(&call.summary.id)?,
+            call.summary.created_at,
+            "wav",
+        ));
     }
     Ok(call)
 }
 
 /// Loads the demo data and returns a new demo key for [`DEMO_TENANT`].
 pub async fn load(app: &App) -> Result<String> {
-    let now = app.clock.now();
+    let now = chrono::DateTime::from_timestamp(app.clock.now().timestamp(), 0)
+        .ok_or("clock out of range")?;
     let acme = TenantId::parse(DEMO_TENANT)?;
     let globex = TenantId::parse(OTHER_TENANT)?;
     let mut gen = Generator::new(7);
@@ -84,24 +93,81 @@ pub async fn load(app: &App) -> Result<String> {
         for (j, direction) in directions.into_iter().enumerate() {
             let id = format!("call_{}_{}", status.as_str().replace('-', "_"), j + 1);
             let start = now - Duration::hours((i * 3 + j) as i64 + 3);
-            calls.push((acme.clone(), gen.call(&acme, &id, status, direction, start, 4)));
+            calls.push((
+                acme.clone(),
+                gen.call(&acme, &id, status, direction, start, 4),
+            ));
         }
     }
     // Two hours of conversation with word timings: far past DynamoDB's 400 KB item limit.
-    calls.push((acme.clone(), gen.call(&acme, "call_long_2h", CallStatus::Completed, Direction::Inbound, now - Duration::hours(5), 1200)));
-    let mut private = gen.call(&acme, "call_opted_out", CallStatus::Completed, Direction::Inbound, now - Duration::hours(6), 4);
+    calls.push((
+        acme.clone(),
+        gen.call(
+            &acme,
+            "call_long_2h",
+            CallStatus::Completed,
+            Direction::Inbound,
+            now - Duration::hours(5),
+            1200,
+        ),
+    ));
+    let mut private = gen.call(
+        &acme,
+        "call_opted_out",
+        CallStatus::Completed,
+        Direction::Inbound,
+        now - Duration::hours(6),
+        4,
+    );
     private.summary.opt_out_sensitive_data_storage = true;
     calls.push((acme.clone(), private));
-    calls.push((acme.clone(), gen.call(&acme, "call_old_recording", CallStatus::Completed, Direction::Outbound, now - Duration::days(45), 4)));
-    let mut pending = gen.call(&acme, "call_recording_pending", CallStatus::Completed, Direction::Inbound, now - Duration::minutes(10), 3);
+    calls.push((
+        acme.clone(),
+        gen.call(
+            &acme,
+            "call_old_recording",
+            CallStatus::Completed,
+            Direction::Outbound,
+            now - Duration::days(45),
+            4,
+        ),
+    ));
+    let mut pending = gen.call(
+        &acme,
+        "call_recording_pending",
+        CallStatus::Completed,
+        Direction::Inbound,
+        now - Duration::minutes(10),
+        3,
+    );
     if let Some(r) = &mut pending.recording {
         r.status = RecordingStatus::Pending;
     }
     calls.push((acme.clone(), pending));
 
     // The other tenant has a call with the same id as the demo's seed call: it must never show through.
-    calls.push((globex.clone(), gen.call(&globex, "call_123", CallStatus::Completed, Direction::Outbound, now - Duration::hours(1), 3)));
-    calls.push((globex.clone(), gen.call(&globex, "call_globex_1", CallStatus::Failed, Direction::Outbound, now - Duration::hours(2), 0)));
+    calls.push((
+        globex.clone(),
+        gen.call(
+            &globex,
+            "call_123",
+            CallStatus::Completed,
+            Direction::Outbound,
+            now - Duration::hours(1),
+            3,
+        ),
+    ));
+    calls.push((
+        globex.clone(),
+        gen.call(
+            &globex,
+            "call_globex_1",
+            CallStatus::Failed,
+            Direction::Outbound,
+            now - Duration::hours(2),
+            0,
+        ),
+    ));
 
     let wav = silent_wav();
     for (tenant, call) in calls {
@@ -120,7 +186,12 @@ pub async fn load(app: &App) -> Result<String> {
                 .body(ByteStream::from(wav.clone()))
                 .send()
                 .await
-                .map_err(|e| format!("upload recording: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+                .map_err(|e| {
+                    format!(
+                        "upload recording: {}",
+                        aws_sdk_s3::error::DisplayErrorContext(e)
+                    )
+                })?;
         }
         app.store.put_call(&tenant, call).await?;
     }

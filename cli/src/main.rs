@@ -3,7 +3,6 @@
 //! (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
 
 mod demo;
-mod synth;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,7 +13,11 @@ use callrecords::{apikey, template, App, TenantId};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "callrecords", version, about = "Operator tool for the call-records API")]
+#[command(
+    name = "callrecords",
+    version,
+    about = "Operator tool for the call-records API"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,19 +70,35 @@ async fn run(cli: Cli) -> Result<()> {
             template::create_table(app.store.client(), app.store.table()).await?;
             let days = app.config.retention.in_days();
             template::create_bucket(app.recordings.client(), app.recordings.bucket(), days).await?;
-            println!("table {} and bucket {} ready (retention {days} days)", app.store.table(), app.recordings.bucket());
+            println!(
+                "table {} and bucket {} ready (retention {days} days)",
+                app.store.table(),
+                app.recordings.bucket()
+            );
         }
         Command::Keys(KeysCommand::Create { tenant: t, label }) => {
             let new = apikey::generate(&tenant(&t)?, &label, app.clock.now())?;
             app.store.put_key(&new.record).await?;
-            println!("key id: {}\ntenant: {t}\nlabel:  {label}\nkey:    {}", new.record.key_id, new.key);
+            println!(
+                "key id: {}\ntenant: {t}\nlabel:  {label}\nkey:    {}",
+                new.record.key_id, new.key
+            );
             eprintln!("The key is shown only now; store it safely.");
         }
         Command::Keys(KeysCommand::List { tenant: t }) => {
             println!("{:<14} {:<22} {:<22} label", "key id", "created", "revoked");
             for k in app.store.list_keys(&tenant(&t)?).await? {
-                let revoked = k.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into());
-                println!("{:<14} {:<22} {:<22} {}", k.key_id, k.created_at.format("%Y-%m-%dT%H:%M:%SZ"), revoked, k.label);
+                let revoked = k
+                    .revoked_at
+                    .map(|r| r.to_rfc3339())
+                    .unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<14} {:<22} {:<22} {}",
+                    k.key_id,
+                    k.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    revoked,
+                    k.label
+                );
             }
         }
         Command::Keys(KeysCommand::Revoke { key_id }) => {

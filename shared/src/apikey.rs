@@ -30,7 +30,8 @@ pub struct ApiKeyRecord {
     /// Hex SHA-256 of the whole key.
     pub key_hash: String,
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    /// Left out of the item until set, so that revocation can keep the first time (`if_not_exists`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -71,9 +72,12 @@ pub fn hash(key: &str) -> String {
 pub fn key_id_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let id_ok = id.len() == KEY_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let id_ok =
+        id.len() == KEY_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let secret_ok = secret.len() == SECRET_B64
-        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (id_ok && secret_ok).then_some(id)
 }
 
@@ -87,7 +91,10 @@ pub fn bearer(header: &str) -> Option<&str> {
 /// The tenant `key` acts for, if `record` is its record and it has not been revoked.
 pub fn verify(record: &ApiKeyRecord, key: &str) -> Option<TenantId> {
     let presented = hash(key);
-    let same: bool = presented.as_bytes().ct_eq(record.key_hash.as_bytes()).into();
+    let same: bool = presented
+        .as_bytes()
+        .ct_eq(record.key_hash.as_bytes())
+        .into();
     if !same || record.revoked_at.is_some() {
         return None;
     }
@@ -139,7 +146,13 @@ mod tests {
     fn malformed_keys_have_no_key_id() {
         let new = generate(&tenant(), "ci", now()).unwrap();
         let truncated = &new.key[..new.key.len() - 1];
-        for bad in ["", "crk_", "Bearer x", truncated, "crk_ABCDEF012345_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"] {
+        for bad in [
+            "",
+            "crk_",
+            "Bearer x",
+            truncated,
+            "crk_ABCDEF012345_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ] {
             assert_eq!(key_id_of(bad), None, "{bad:?}");
         }
     }

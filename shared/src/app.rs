@@ -28,11 +28,23 @@ impl App {
     }
 
     /// Wiring with a chosen clock and, for tests and benchmarks, a DynamoDB request counter.
-    pub async fn connect(config: Config, clock: Arc<dyn Clock>, counter: Option<RequestCounter>) -> App {
+    pub async fn connect(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        counter: Option<RequestCounter>,
+    ) -> App {
         let sdk = crate::aws::sdk_config().await;
         let store = DynamoStore::new(crate::aws::dynamodb(&sdk, counter), &config.table_name);
-        let recordings = S3Recordings::new(crate::aws::s3(&sdk, config.s3_force_path_style), &config.bucket_name);
-        App { config, store, recordings, clock }
+        let recordings = S3Recordings::new(
+            crate::aws::s3(&sdk, config.s3_force_path_style),
+            &config.bucket_name,
+        );
+        App {
+            config,
+            store,
+            recordings,
+            clock,
+        }
     }
 
     pub fn auth_mode(&self) -> AuthMode {
@@ -45,11 +57,24 @@ impl App {
 
     /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served.
     pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<CallDetail, ApiError> {
-        let record = self.store.get_call(tenant, id).await?.ok_or(ApiError::NotFound)?;
+        let record = self
+            .store
+            .get_call(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
         let now = self.clock.now();
-        let state = recording::state(&record.summary, record.recording.as_ref(), self.config.retention, now);
+        let state = recording::state(
+            &record.summary,
+            record.recording.as_ref(),
+            self.config.retention,
+            now,
+        );
         let link = match &state.link {
-            Some(grant) => Some(self.recordings.presign_get(&grant.key, now, grant.ttl).await?),
+            Some(grant) => Some(
+                self.recordings
+                    .presign_get(&grant.key, now, grant.ttl)
+                    .await?,
+            ),
             None => None,
         };
         Ok(CallDetail::new(record, state, link))

@@ -37,6 +37,8 @@ pub fn dynamodb(sdk: &SdkConfig, counter: Option<RequestCounter>) -> aws_sdk_dyn
 }
 
 pub fn s3(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk).force_path_style(force_path_style).build();
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(force_path_style)
+        .build();
     aws_sdk_s3::Client::from_conf(config)
 }

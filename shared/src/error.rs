@@ -21,7 +21,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: &str, reason: impl Into<String>) -> Self {
-        ApiError::InvalidParameter { field: field.to_owned(), reason: reason.into() }
+        ApiError::InvalidParameter {
+            field: field.to_owned(),
+            reason: reason.into(),
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -69,7 +72,9 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::Unavailable(why) => {
                 tracing::warn!(error = %why, "dependency unavailable");
-                ApiError::ServiceUnavailable { retry_after: Duration::from_secs(1) }
+                ApiError::ServiceUnavailable {
+                    retry_after: Duration::from_secs(1),
+                }
             }
             StoreError::Failed(why) => {
                 tracing::error!(error = %why, "storage failure");

@@ -6,7 +6,6 @@ use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::apikey;
 use crate::error::ApiError;
@@ -24,14 +23,21 @@ struct Success<'a, T> {
 
 fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::Binary(body));
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        "application/json".parse().expect("static header"),
+    );
     response
 }
 
 /// `{"success": true, "data": …}` with status 200.
 pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
-    match serde_json::to_vec(&Success { success: true, data }) {
+    match serde_json::to_vec(&Success {
+        success: true,
+        data,
+    }) {
         Ok(body) => json_response(200, body),
         Err(e) => {
             tracing::error!(error = %e, "response encoding failed");
@@ -40,21 +46,50 @@ pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
     }
 }
 
+#[derive(Serialize)]
+struct Failure<'a> {
+    success: bool,
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: String,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<Details<'a>>,
+}
+
+#[derive(Serialize)]
+struct Details<'a> {
+    field: &'a str,
+    reason: &'a str,
+}
+
 /// Seed 000's error envelope, with the request id and, for a bad parameter, which one and why.
 pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
-    let mut body = json!({
-        "code": err.code(),
-        "message": err.to_string(),
-        "requestId": request_id,
-    });
-    if let ApiError::InvalidParameter { field, reason } = err {
-        body["details"] = json!({ "field": field, "reason": reason });
-    }
-    let bytes = serde_json::to_vec(&json!({ "success": false, "error": body })).unwrap_or_default();
+    let details = match err {
+        ApiError::InvalidParameter { field, reason } => Some(Details { field, reason }),
+        _ => None,
+    };
+    let body = Failure {
+        success: false,
+        error: ErrorBody {
+            code: err.code(),
+            message: err.to_string(),
+            request_id,
+            details,
+        },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let mut response = json_response(err.status(), bytes);
     if let ApiError::ServiceUnavailable { retry_after } = err {
         let secs = retry_after.as_secs().max(1).to_string();
-        response.headers_mut().insert(RETRY_AFTER, secs.parse().expect("digits"));
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, secs.parse().expect("digits"));
     }
     response
 }
@@ -66,7 +101,9 @@ pub fn request_id(req: &Request) -> String {
             return id.clone();
         }
     }
-    req.lambda_context_ref().map(|c| c.request_id.clone()).unwrap_or_default()
+    req.lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default()
 }
 
 /// How a handler learns who is calling.
@@ -79,9 +116,16 @@ pub enum AuthMode {
 }
 
 /// The tenant the request acts for; never taken from anything the caller sends directly.
-pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
+pub async fn tenant(
+    req: &Request,
+    mode: AuthMode,
+    keys: &DynamoStore,
+) -> Result<TenantId, ApiError> {
     let from_authorizer = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
         _ => None,
     };
     match (from_authorizer, mode) {
@@ -91,8 +135,13 @@ pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result
             .and_then(|t| TenantId::parse(t).ok())
             .ok_or(ApiError::Unauthorized),
         (None, AuthMode::Local) => {
-            let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-            let Some(key) = header.and_then(apikey::bearer) else { return Err(ApiError::Unauthorized) };
+            let header = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            let Some(key) = header.and_then(apikey::bearer) else {
+                return Err(ApiError::Unauthorized);
+            };
             keys.authenticate(key).await?.ok_or(ApiError::Unauthorized)
         }
         (None, AuthMode::Authorizer) => Err(ApiError::Unauthorized),

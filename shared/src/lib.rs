@@ -25,6 +25,8 @@ pub mod ids;
 pub mod model;
 pub mod recording;
 pub mod store;
+#[cfg(feature = "admin")]
+pub mod synth;
 pub mod telemetry;
 #[cfg(feature = "admin")]
 pub mod template;

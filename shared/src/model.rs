@@ -16,6 +16,27 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// Seconds as JSON numbers: a whole number of seconds is written as an integer (`330`, as seed 000 sends
+/// it, so strictly typed clients keep working), anything else as a decimal (`4.2`).
+pub mod seconds {
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if value.fract() == 0.0 && value.abs() < 9.0e15 {
+            s.serialize_i64(*value as i64)
+        } else {
+            s.serialize_f64(*value)
+        }
+    }
+
+    pub fn option<S: Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(v) => serialize(v, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// Lifecycle state of a call. Seed 001's `ended_by_customer` / `ended_by_assistant` / `ended` are accepted on
 /// import and become `completed` (with the end reason kept in `endReason`); `initiated` becomes `queued`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,7 +46,11 @@ pub enum CallStatus {
     Queued,
     Ringing,
     InProgress,
-    #[serde(alias = "ended", alias = "ended_by_customer", alias = "ended_by_assistant")]
+    #[serde(
+        alias = "ended",
+        alias = "ended_by_customer",
+        alias = "ended_by_assistant"
+    )]
     Completed,
     Busy,
     NoAnswer,
@@ -151,7 +176,7 @@ pub struct StoredRecording {
     pub status: RecordingStatus,
     #[serde(default)]
     pub format: Option<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "seconds::option")]
     pub duration: Option<f64>,
     /// S3 key under `recordings/`.
     #[serde(default)]
@@ -199,7 +224,7 @@ pub struct CallSummary {
     #[serde(default)]
     pub end_time: Option<DateTime<Utc>>,
     /// Seconds.
-    #[serde(default)]
+    #[serde(default, serialize_with = "seconds::option")]
     pub duration: Option<f64>,
     pub created_at: DateTime<Utc>,
     #[serde(default)]
@@ -247,7 +272,11 @@ pub struct Message {
     pub role: Role,
     pub content: String,
     pub timestamp: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "seconds::option"
+    )]
     pub duration: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<bool>,
@@ -323,7 +352,8 @@ impl CallRecord {
             self.content.messages.clear();
             self.recording = None;
         }
-        self.summary.messages_count = u32::try_from(self.content.messages.len()).unwrap_or(u32::MAX);
+        self.summary.messages_count =
+            u32::try_from(self.content.messages.len()).unwrap_or(u32::MAX);
         self
     }
 }
@@ -344,20 +374,30 @@ impl CallRecord {
     /// Reads a call in the API's own format (what get-call serves; what imports take). Derived fields
     /// (`transcript`, `messagesCount`, links and their expiry) are ignored: they are recomputed on every read.
     /// The recording object is expected at [`crate::recording::object_key`].
-    pub fn from_api_json(tenant: &crate::TenantId, value: &Value) -> Result<Self, serde_json::Error> {
+    pub fn from_api_json(
+        tenant: &crate::TenantId,
+        value: &Value,
+    ) -> Result<Self, serde_json::Error> {
         let summary: CallSummary = serde_json::from_value(value.clone())?;
         let content: CallContent = serde_json::from_value(value.clone())?;
         let rec: ApiRecordingFields = serde_json::from_value(value.clone())?;
-        let status = rec.recording_status.unwrap_or(if rec.recording_format.is_some() {
-            RecordingStatus::Completed
-        } else {
-            RecordingStatus::None
-        });
+        let status = rec
+            .recording_status
+            .unwrap_or(if rec.recording_format.is_some() {
+                RecordingStatus::Completed
+            } else {
+                RecordingStatus::None
+            });
         let recording = match (status, &rec.recording_format) {
             (RecordingStatus::None, _) => None,
             (status, format) => {
                 let key = match (format, crate::CallId::parse(&summary.id)) {
-                    (Some(f), Ok(id)) => Some(crate::recording::object_key(tenant, &id, summary.created_at, f)),
+                    (Some(f), Ok(id)) => Some(crate::recording::object_key(
+                        tenant,
+                        &id,
+                        summary.created_at,
+                        f,
+                    )),
                     _ => None,
                 };
                 Some(StoredRecording {
@@ -369,7 +409,12 @@ impl CallRecord {
                 })
             }
         };
-        Ok(CallRecord { summary, recording, content }.normalised())
+        Ok(CallRecord {
+            summary,
+            recording,
+            content,
+        }
+        .normalised())
     }
 }
 
@@ -424,12 +469,26 @@ mod tests {
 
     #[test]
     fn seed_001_end_states_become_completed() {
-        for s in ["ended_by_customer", "ended_by_assistant", "ended", "completed"] {
+        for s in [
+            "ended_by_customer",
+            "ended_by_assistant",
+            "ended",
+            "completed",
+        ] {
             let parsed: CallStatus = serde_json::from_value(Value::String(s.into())).unwrap();
             assert_eq!(parsed, CallStatus::Completed, "{s}");
         }
         let parsed: CallStatus = serde_json::from_value(Value::String("initiated".into())).unwrap();
         assert_eq!(parsed, CallStatus::Queued);
+    }
+
+    #[test]
+    fn whole_seconds_are_integers_and_fractions_stay_decimals() {
+        #[derive(Serialize)]
+        struct D(#[serde(serialize_with = "seconds::option")] Option<f64>);
+        assert_eq!(serde_json::to_string(&D(Some(330.0))).unwrap(), "330");
+        assert_eq!(serde_json::to_string(&D(Some(4.2))).unwrap(), "4.2");
+        assert_eq!(serde_json::to_string(&D(None)).unwrap(), "null");
     }
 
     #[test]

@@ -43,8 +43,16 @@ impl Retention {
 
 /// The S3 key of a call's recording: `recordings/<tenant>/<yyyy>/<mm>/<dd>/<callId>.<format>`, dated by the
 /// call's creation, so keys are stable and an operator can find a day's recordings of a tenant.
-pub fn object_key(tenant: &TenantId, call: &CallId, created: DateTime<Utc>, format: &str) -> String {
-    format!("{RECORDINGS_PREFIX}{tenant}/{}/{call}.{format}", created.format("%Y/%m/%d"))
+pub fn object_key(
+    tenant: &TenantId,
+    call: &CallId,
+    created: DateTime<Utc>,
+    format: &str,
+) -> String {
+    format!(
+        "{RECORDINGS_PREFIX}{tenant}/{}/{call}.{format}",
+        created.format("%Y/%m/%d")
+    )
 }
 
 /// What the API says about a call's recording at a given moment.
@@ -66,8 +74,16 @@ pub struct LinkGrant {
 }
 
 /// When a recording made at `recorded_at` (or, unknown, at the call's end, start or creation) expires.
-pub fn expires_at(summary: &CallSummary, rec: &StoredRecording, retention: Retention) -> DateTime<Utc> {
-    let made = rec.recorded_at.or(summary.end_time).or(summary.start_time).unwrap_or(summary.created_at);
+pub fn expires_at(
+    summary: &CallSummary,
+    rec: &StoredRecording,
+    retention: Retention,
+) -> DateTime<Utc> {
+    let made = rec
+        .recorded_at
+        .or(summary.end_time)
+        .or(summary.start_time)
+        .unwrap_or(summary.created_at);
     made + retention.as_chrono()
 }
 
@@ -78,17 +94,30 @@ pub fn state(
     now: DateTime<Utc>,
 ) -> RecordingState {
     let Some(rec) = rec.filter(|r| r.status != RecordingStatus::None) else {
-        return RecordingState { status: RecordingStatus::None, format: None, duration: None, expires_at: None, link: None };
+        return RecordingState {
+            status: RecordingStatus::None,
+            format: None,
+            duration: None,
+            expires_at: None,
+            link: None,
+        };
     };
     let expires = expires_at(summary, rec, retention);
     let expired = rec.status == RecordingStatus::Expired || now >= expires;
-    let status = if expired { RecordingStatus::Expired } else { rec.status };
+    let status = if expired {
+        RecordingStatus::Expired
+    } else {
+        rec.status
+    };
     let link = match (&rec.key, status) {
         (Some(key), RecordingStatus::Completed) => {
             let left = (expires - now).to_std().unwrap_or(Duration::ZERO);
             let ttl = left.min(MAX_LINK_TTL);
             // A link must live at least a second to be worth handing out; S3 also refuses zero.
-            (ttl >= Duration::from_secs(1)).then(|| LinkGrant { key: key.clone(), ttl: Duration::from_secs(ttl.as_secs()) })
+            (ttl >= Duration::from_secs(1)).then(|| LinkGrant {
+                key: key.clone(),
+                ttl: Duration::from_secs(ttl.as_secs()),
+            })
         }
         _ => None,
     };
@@ -97,7 +126,13 @@ pub fn state(
     } else {
         status
     };
-    RecordingState { status, format: rec.format.clone(), duration: rec.duration, expires_at: Some(expires), link }
+    RecordingState {
+        status,
+        format: rec.format.clone(),
+        duration: rec.duration,
+        expires_at: Some(expires),
+        link,
+    }
 }
 
 /// A presigned GET link and the real moment it stops working.
@@ -116,7 +151,10 @@ pub struct S3Recordings {
 
 impl S3Recordings {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        S3Recordings { client, bucket: bucket.into() }
+        S3Recordings {
+            client,
+            bucket: bucket.into(),
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
@@ -130,10 +168,18 @@ impl S3Recordings {
 
 impl S3Recordings {
     /// A presigned GET link to `key`, valid from `now` for `ttl`.
-    pub async fn presign_get(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> Result<Link, StoreError> {
+    pub async fn presign_get(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Link, StoreError> {
         // The signature starts at the injected clock's now, so the link's lifetime and `expiresAt` agree.
         let start = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(u64::try_from(now.timestamp()).map_err(|_| StoreError::Failed("time before 1970".into()))?);
+            + Duration::from_secs(
+                u64::try_from(now.timestamp())
+                    .map_err(|_| StoreError::Failed("time before 1970".into()))?,
+            );
         let config = PresigningConfig::builder()
             .start_time(start)
             .expires_in(ttl)
@@ -149,7 +195,10 @@ impl S3Recordings {
             .map_err(|e| StoreError::Failed(format!("presign: {e}")))?;
         let whole_seconds = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
         let ttl = chrono::Duration::from_std(ttl).map_err(|e| StoreError::Failed(e.to_string()))?;
-        Ok(Link { url: request.uri().to_owned(), expires_at: whole_seconds + ttl })
+        Ok(Link {
+            url: request.uri().to_owned(),
+            expires_at: whole_seconds + ttl,
+        })
     }
 }
 
@@ -185,7 +234,12 @@ mod tests {
         let s = summary();
         assert_eq!(s.status, CallStatus::Completed);
         assert_eq!(s.direction, Direction::Inbound);
-        let st = state(&s, Some(&recording(RecordingStatus::Completed)), Retention::days(30), at("2025-01-15T11:00:00Z"));
+        let st = state(
+            &s,
+            Some(&recording(RecordingStatus::Completed)),
+            Retention::days(30),
+            at("2025-01-15T11:00:00Z"),
+        );
         assert_eq!(st.expires_at, Some(at("2025-02-14T10:35:30Z")));
         assert_eq!(st.status, RecordingStatus::Completed);
         assert_eq!(st.link.unwrap().ttl, MAX_LINK_TTL);
@@ -193,7 +247,12 @@ mod tests {
 
     #[test]
     fn one_second_before_retention_ends_the_link_lives_one_second() {
-        let st = state(&summary(), Some(&recording(RecordingStatus::Completed)), Retention::days(30), at("2025-02-14T10:35:29Z"));
+        let st = state(
+            &summary(),
+            Some(&recording(RecordingStatus::Completed)),
+            Retention::days(30),
+            at("2025-02-14T10:35:29Z"),
+        );
         assert_eq!(st.status, RecordingStatus::Completed);
         assert_eq!(st.link.unwrap().ttl, Duration::from_secs(1));
     }
@@ -201,7 +260,12 @@ mod tests {
     #[test]
     fn expired_recording_is_never_presigned() {
         for now in ["2025-02-14T10:35:30Z", "2025-03-01T00:00:00Z"] {
-            let st = state(&summary(), Some(&recording(RecordingStatus::Completed)), Retention::days(30), at(now));
+            let st = state(
+                &summary(),
+                Some(&recording(RecordingStatus::Completed)),
+                Retention::days(30),
+                at(now),
+            );
             assert_eq!(st.status, RecordingStatus::Expired, "{now}");
             assert_eq!(st.link, None, "{now}");
         }
@@ -209,7 +273,12 @@ mod tests {
 
     #[test]
     fn a_recording_marked_expired_stays_expired_inside_retention() {
-        let st = state(&summary(), Some(&recording(RecordingStatus::Expired)), Retention::days(30), at("2025-01-16T00:00:00Z"));
+        let st = state(
+            &summary(),
+            Some(&recording(RecordingStatus::Expired)),
+            Retention::days(30),
+            at("2025-01-16T00:00:00Z"),
+        );
         assert_eq!(st.status, RecordingStatus::Expired);
         assert_eq!(st.link, None);
     }
@@ -217,7 +286,12 @@ mod tests {
     #[test]
     fn pending_and_failed_recordings_get_no_link() {
         for status in [RecordingStatus::Pending, RecordingStatus::Failed] {
-            let st = state(&summary(), Some(&recording(status)), Retention::days(30), at("2025-01-15T11:00:00Z"));
+            let st = state(
+                &summary(),
+                Some(&recording(status)),
+                Retention::days(30),
+                at("2025-01-15T11:00:00Z"),
+            );
             assert_eq!(st.status, status);
             assert_eq!(st.link, None);
         }
@@ -225,7 +299,12 @@ mod tests {
 
     #[test]
     fn no_recording_is_status_none() {
-        let st = state(&summary(), None, Retention::days(30), at("2025-01-15T11:00:00Z"));
+        let st = state(
+            &summary(),
+            None,
+            Retention::days(30),
+            at("2025-01-15T11:00:00Z"),
+        );
         assert_eq!(st.status, RecordingStatus::None);
         assert_eq!(st.expires_at, None);
     }

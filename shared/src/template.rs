@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TableStatus,
 };
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter,
 };
 use serde_norway::Value;
 
@@ -96,7 +97,8 @@ fn reference(v: &Value, what: &str) -> Result<String, TemplateError> {
 }
 
 fn seq<'a>(v: &'a Value, what: &str) -> Result<&'a Vec<Value>, TemplateError> {
-    v.as_sequence().ok_or_else(|| TemplateError(format!("{what} is not a list")))
+    v.as_sequence()
+        .ok_or_else(|| TemplateError(format!("{what} is not a list")))
 }
 
 fn keys(v: &Value, what: &str) -> Result<Vec<KeyDef>, TemplateError> {
@@ -114,10 +116,18 @@ fn keys(v: &Value, what: &str) -> Result<Vec<KeyDef>, TemplateError> {
 pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
     let doc: Value = serde_norway::from_str(yaml).map_err(|e| TemplateError(e.to_string()))?;
     let props = get(&doc, &["Resources", TABLE_RESOURCE, "Properties"])?;
-    let attributes = seq(get(props, &["AttributeDefinitions"])?, "AttributeDefinitions")?
-        .iter()
-        .map(|a| Ok((string(get(a, &["AttributeName"])?, "AttributeName")?, string(get(a, &["AttributeType"])?, "AttributeType")?)))
-        .collect::<Result<Vec<_>, TemplateError>>()?;
+    let attributes = seq(
+        get(props, &["AttributeDefinitions"])?,
+        "AttributeDefinitions",
+    )?
+    .iter()
+    .map(|a| {
+        Ok((
+            string(get(a, &["AttributeName"])?, "AttributeName")?,
+            string(get(a, &["AttributeType"])?, "AttributeType")?,
+        ))
+    })
+    .collect::<Result<Vec<_>, TemplateError>>()?;
     let indexes = match props.get("GlobalSecondaryIndexes") {
         None => Vec::new(),
         Some(list) => seq(list, "GlobalSecondaryIndexes")?
@@ -126,7 +136,10 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
                 Ok(IndexDef {
                     name: string(get(i, &["IndexName"])?, "IndexName")?,
                     keys: keys(get(i, &["KeySchema"])?, "index KeySchema")?,
-                    projection: string(get(i, &["Projection", "ProjectionType"])?, "ProjectionType")?,
+                    projection: string(
+                        get(i, &["Projection", "ProjectionType"])?,
+                        "ProjectionType",
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, TemplateError>>()?,
@@ -138,7 +151,19 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
         billing_mode: string(get(props, &["BillingMode"])?, "BillingMode")?,
     };
 
-    let rules = seq(get(&doc, &["Resources", BUCKET_RESOURCE, "Properties", "LifecycleConfiguration", "Rules"])?, "Rules")?;
+    let rules = seq(
+        get(
+            &doc,
+            &[
+                "Resources",
+                BUCKET_RESOURCE,
+                "Properties",
+                "LifecycleConfiguration",
+                "Rules",
+            ],
+        )?,
+        "Rules",
+    )?;
     let Some(rule) = rules.iter().find(|r| r.get("ExpirationInDays").is_some()) else {
         return err("the recordings bucket has no expiring lifecycle rule");
     };
@@ -152,7 +177,11 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
     let retention_default_days = default
         .as_u64()
         .and_then(|d| u32::try_from(d).ok())
-        .ok_or_else(|| TemplateError(format!("{RETENTION_PARAMETER} default is not a number of days")))?;
+        .ok_or_else(|| {
+            TemplateError(format!(
+                "{RETENTION_PARAMETER} default is not a number of days"
+            ))
+        })?;
 
     let vars = get(&doc, &["Globals", "Function", "Environment", "Variables"])?;
     let mut function_env = BTreeMap::new();
@@ -161,7 +190,12 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
             function_env.insert(string(k, "variable name")?, reference(v, "variable")?);
         }
     }
-    Ok(Template { table, lifecycle, retention_default_days, function_env })
+    Ok(Template {
+        table,
+        lifecycle,
+        retention_default_days,
+        function_env,
+    })
 }
 
 /// The deployed template.
@@ -192,9 +226,17 @@ fn key_element(k: &KeyDef) -> Result<KeySchemaElement, SetupError> {
 /// Creates the table as template.yaml declares it (if it does not exist yet) and waits until it is active.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), SetupError> {
     let def = deployed()?.table;
-    let exists = client.describe_table().table_name(name).send().await.is_ok();
+    let exists = client
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .is_ok();
     if !exists {
-        let mut req = client.create_table().table_name(name).billing_mode(BillingMode::from(def.billing_mode.as_str()));
+        let mut req = client
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::from(def.billing_mode.as_str()));
         for (attr, kind) in &def.attributes {
             req = req.attribute_definitions(
                 AttributeDefinition::builder()
@@ -210,13 +252,22 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
         for i in &def.indexes {
             let mut gsi = GlobalSecondaryIndex::builder()
                 .index_name(&i.name)
-                .projection(Projection::builder().projection_type(ProjectionType::from(i.projection.as_str())).build());
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::from(i.projection.as_str()))
+                        .build(),
+                );
             for k in &i.keys {
                 gsi = gsi.key_schema(key_element(k)?);
             }
             req = req.global_secondary_indexes(gsi.build().map_err(|e| aws_err("index", e))?);
         }
-        req.send().await.map_err(|e| aws_err("CreateTable", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        req.send().await.map_err(|e| {
+            aws_err(
+                "CreateTable",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e),
+            )
+        })?;
     }
     for _ in 0..100 {
         let out = client
@@ -224,17 +275,28 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             .table_name(name)
             .send()
             .await
-            .map_err(|e| aws_err("DescribeTable", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                aws_err(
+                    "DescribeTable",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(SetupError::Aws(format!("table {name} did not become active")))
+    Err(SetupError::Aws(format!(
+        "table {name} did not become active"
+    )))
 }
 
 /// Creates the bucket (if it does not exist yet) with template.yaml's retention rule for `retention_days`.
-pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, retention_days: u32) -> Result<(), SetupError> {
+pub async fn create_bucket(
+    client: &aws_sdk_s3::Client,
+    name: &str,
+    retention_days: u32,
+) -> Result<(), SetupError> {
     let rule = deployed()?.lifecycle;
     if client.head_bucket().bucket(name).send().await.is_err() {
         client
@@ -250,7 +312,11 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, retention_da
                 .id(rule.id)
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix(rule.prefix).build())
-                .expiration(LifecycleExpiration::builder().days(retention_days as i32).build())
+                .expiration(
+                    LifecycleExpiration::builder()
+                        .days(retention_days as i32)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| aws_err("lifecycle rule", e))?,
         )
@@ -262,7 +328,12 @@ pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, retention_da
         .lifecycle_configuration(lifecycle)
         .send()
         .await
-        .map_err(|e| aws_err("PutBucketLifecycleConfiguration", aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            aws_err(
+                "PutBucketLifecycleConfiguration",
+                aws_sdk_s3::error::DisplayErrorContext(e),
+            )
+        })?;
     Ok(())
 }
 
@@ -276,11 +347,28 @@ mod tests {
     #[test]
     fn template_table_matches_the_key_layout() {
         let t = deployed().unwrap().table;
-        let key = |a: &str, k: &str| KeyDef { attribute: a.into(), kind: k.into() };
-        assert_eq!(t.keys, vec![key(layout::PK, "HASH"), key(layout::SK, "RANGE")]);
-        let gsi1 = t.indexes.iter().find(|i| i.name == layout::GSI1).expect("gsi1 in template");
-        assert_eq!(gsi1.keys, vec![key(layout::GSI1_PK, "HASH"), key(layout::GSI1_SK, "RANGE")]);
-        assert_eq!(t.indexes.len(), 1, "every index in the template is one the layout documents");
+        let key = |a: &str, k: &str| KeyDef {
+            attribute: a.into(),
+            kind: k.into(),
+        };
+        assert_eq!(
+            t.keys,
+            vec![key(layout::PK, "HASH"), key(layout::SK, "RANGE")]
+        );
+        let gsi1 = t
+            .indexes
+            .iter()
+            .find(|i| i.name == layout::GSI1)
+            .expect("gsi1 in template");
+        assert_eq!(
+            gsi1.keys,
+            vec![key(layout::GSI1_PK, "HASH"), key(layout::GSI1_SK, "RANGE")]
+        );
+        assert_eq!(
+            t.indexes.len(),
+            1,
+            "every index in the template is one the layout documents"
+        );
         for (attr, kind) in &t.attributes {
             assert_eq!(kind, "S", "{attr}");
         }
@@ -292,9 +380,20 @@ mod tests {
         assert_eq!(t.retention_default_days, DEFAULT_RETENTION_DAYS);
         assert_eq!(t.lifecycle.prefix, RECORDINGS_PREFIX);
         assert_eq!(t.lifecycle.days_parameter, RETENTION_PARAMETER);
-        assert_eq!(t.function_env.get("RECORDING_RETENTION_DAYS").map(String::as_str), Some(RETENTION_PARAMETER));
-        assert_eq!(t.function_env.get("CALLS_TABLE").map(String::as_str), Some(TABLE_RESOURCE));
-        assert_eq!(t.function_env.get("RECORDINGS_BUCKET").map(String::as_str), Some(BUCKET_RESOURCE));
+        assert_eq!(
+            t.function_env
+                .get("RECORDING_RETENTION_DAYS")
+                .map(String::as_str),
+            Some(RETENTION_PARAMETER)
+        );
+        assert_eq!(
+            t.function_env.get("CALLS_TABLE").map(String::as_str),
+            Some(TABLE_RESOURCE)
+        );
+        assert_eq!(
+            t.function_env.get("RECORDINGS_BUCKET").map(String::as_str),
+            Some(BUCKET_RESOURCE)
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus};
+use crate::model::{
+    transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus,
+};
 use crate::recording::{Link, RecordingState};
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +22,7 @@ pub struct CallDetail {
     pub events: Vec<CallEvent>,
     pub recording_status: RecordingStatus,
     pub recording_format: Option<String>,
+    #[serde(serialize_with = "crate::model::seconds::option")]
     pub recording_duration: Option<f64>,
     pub recording_expires_at: Option<DateTime<Utc>>,
     pub recording_url: Option<String>,

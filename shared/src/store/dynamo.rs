@@ -86,7 +86,10 @@ where
         SdkError::ServiceError(e) => e.err().code().is_some_and(|c| retryable_codes.contains(&c)),
         _ => false,
     };
-    let text = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
+    let text = format!(
+        "{op}: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+    );
     if unavailable {
         StoreError::Unavailable(text)
     } else {
@@ -99,9 +102,12 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 fn compress(content: &CallContent) -> Result<Vec<u8>, StoreError> {
-    let json = serde_json::to_vec(content).map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
+    let json = serde_json::to_vec(content)
+        .map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
     let mut enc = DeflateEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
-    enc.write_all(&json).and_then(|_| enc.finish()).map_err(|e| StoreError::Failed(format!("compress: {e}")))
+    enc.write_all(&json)
+        .and_then(|_| enc.finish())
+        .map_err(|e| StoreError::Failed(format!("compress: {e}")))
 }
 
 fn decompress(parts: &[Vec<u8>]) -> Result<CallContent, StoreError> {
@@ -125,7 +131,10 @@ fn new_version() -> Result<String, StoreError> {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoStore { client, table: table.into() }
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -138,7 +147,11 @@ impl DynamoStore {
 
     /// Reads a whole call: one Query on the call's partition (more pages only for calls over 1 MB stored).
     /// `None` when the tenant has no such call.
-    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<Option<CallRecord>, StoreError> {
+    pub async fn get_call(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+    ) -> Result<Option<CallRecord>, StoreError> {
         // A read racing a rewrite of the same call may see a summary whose parts were not yet visible; read
         // again rather than serve a mixture.
         for _ in 0..3 {
@@ -148,31 +161,46 @@ impl DynamoStore {
                 Fetched::Torn => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
-        Err(StoreError::Failed(format!("call {id}: content parts missing after retries")))
+        Err(StoreError::Failed(format!(
+            "call {id}: content parts missing after retries"
+        )))
     }
 
     async fn read_call(&self, tenant: &TenantId, id: &CallId) -> Result<Fetched, StoreError> {
-        let items = self.query_partition(&layout::call_pk(tenant, id), None).await?;
+        let items = self
+            .query_partition(&layout::call_pk(tenant, id), None)
+            .await?;
         let mut summary: Option<SummaryItem> = None;
         let mut parts: Vec<(String, u32, Vec<u8>)> = Vec::new();
         for item in items {
             let sk = match item.get(layout::SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => return Err(StoreError::Failed(format!("call {id}: item without sort key"))),
+                _ => {
+                    return Err(StoreError::Failed(format!(
+                        "call {id}: item without sort key"
+                    )))
+                }
             };
             if sk == layout::SUMMARY_SK {
                 summary = Some(
-                    serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?,
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?,
                 );
             } else if let Some((version, index)) = layout::parse_part_sk(&sk) {
                 let data = match item.get(layout::PART_DATA) {
                     Some(AttributeValue::B(blob)) => blob.clone().into_inner(),
-                    _ => return Err(StoreError::Failed(format!("call {id}: part {sk} without data"))),
+                    _ => {
+                        return Err(StoreError::Failed(format!(
+                            "call {id}: part {sk} without data"
+                        )))
+                    }
                 };
                 parts.push((version.to_owned(), index, data));
             }
         }
-        let Some(summary) = summary else { return Ok(Fetched::Missing) };
+        let Some(summary) = summary else {
+            return Ok(Fetched::Missing);
+        };
         let mut mine: Vec<(u32, Vec<u8>)> = parts
             .into_iter()
             .filter(|(v, _, _)| *v == summary.content_version)
@@ -189,11 +217,19 @@ impl DynamoStore {
         } else {
             decompress(&mine.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
         };
-        Ok(Fetched::Whole(CallRecord { summary: summary.summary, recording: summary.recording, content }))
+        Ok(Fetched::Whole(CallRecord {
+            summary: summary.summary,
+            recording: summary.recording,
+            content,
+        }))
     }
 
     /// All items of a partition, following pages; `projection` limits the attributes returned.
-    async fn query_partition(&self, pk: &str, projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
+    async fn query_partition(
+        &self,
+        pk: &str,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -220,10 +256,15 @@ impl DynamoStore {
     /// Writes a whole call (creating or replacing it). See the module docs for the write order.
     pub async fn put_call(&self, tenant: &TenantId, record: CallRecord) -> Result<(), StoreError> {
         let record = record.normalised();
-        let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let id =
+            CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let pk = layout::call_pk(tenant, &id);
         let version = new_version()?;
-        let bytes = if is_empty(&record.content) { Vec::new() } else { compress(&record.content)? };
+        let bytes = if is_empty(&record.content) {
+            Vec::new()
+        } else {
+            compress(&record.content)?
+        };
         let parts: Vec<&[u8]> = bytes.chunks(PART_BYTES).collect();
 
         let old_parts: Vec<String> = self
@@ -231,7 +272,9 @@ impl DynamoStore {
             .await?
             .into_iter()
             .filter_map(|item| match item.get(layout::SK) {
-                Some(AttributeValue::S(sk)) if layout::parse_part_sk(sk).is_some() => Some(sk.clone()),
+                Some(AttributeValue::S(sk)) if layout::parse_part_sk(sk).is_some() => {
+                    Some(sk.clone())
+                }
                 _ => None,
             })
             .collect();
@@ -239,10 +282,23 @@ impl DynamoStore {
         let puts = parts.iter().enumerate().map(|(i, data)| {
             let item = HashMap::from([
                 (layout::PK.to_owned(), s(&pk)),
-                (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
-                (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(*data))),
+                (
+                    layout::SK.to_owned(),
+                    s(layout::part_sk(&version, i as u32)),
+                ),
+                (
+                    layout::PART_DATA.to_owned(),
+                    AttributeValue::B(Blob::new(*data)),
+                ),
             ]);
-            WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set")).build()
+            WriteRequest::builder()
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .expect("item set"),
+                )
+                .build()
         });
         self.batch_write(puts.collect()).await?;
 
@@ -255,7 +311,8 @@ impl DynamoStore {
             content_version: version,
             content_parts: parts.len() as u32,
         };
-        let item: Item = serde_dynamo::to_item(&summary).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
+        let item: Item = serde_dynamo::to_item(&summary)
+            .map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -265,8 +322,18 @@ impl DynamoStore {
             .map_err(|e| classify("PutItem", e))?;
 
         let deletes = old_parts.into_iter().map(|sk| {
-            let key = HashMap::from([(layout::PK.to_owned(), s(&pk)), (layout::SK.to_owned(), s(sk))]);
-            WriteRequest::builder().delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set")).build()
+            let key = HashMap::from([
+                (layout::PK.to_owned(), s(&pk)),
+                (layout::SK.to_owned(), s(sk)),
+            ]);
+            WriteRequest::builder()
+                .delete_request(
+                    DeleteRequest::builder()
+                        .set_key(Some(key))
+                        .build()
+                        .expect("key set"),
+                )
+                .build()
         });
         self.batch_write(deletes.collect()).await
     }
@@ -284,11 +351,16 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| classify("BatchWriteItem", e))?;
-                pending = out.unprocessed_items.and_then(|mut m| m.remove(&self.table)).unwrap_or_default();
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
                 if !pending.is_empty() {
                     attempt += 1;
                     if attempt > 8 {
-                        return Err(StoreError::Unavailable("BatchWriteItem: unprocessed items after retries".into()));
+                        return Err(StoreError::Unavailable(
+                            "BatchWriteItem: unprocessed items after retries".into(),
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
                 }
@@ -298,15 +370,23 @@ impl DynamoStore {
     }
 
     pub async fn put_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let tenant = TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let tenant =
+            TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let item = KeyItem {
             pk: layout::key_pk(&record.key_id),
             sk: layout::key_sk().to_owned(),
             gsi1pk: layout::tenant_keys_gsi1pk(&tenant),
-            gsi1sk: format!("{}#{}", record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), record.key_id),
+            gsi1sk: format!(
+                "{}#{}",
+                record
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                record.key_id
+            ),
             record: record.clone(),
         };
-        let item: Item = serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
+        let item: Item = serde_dynamo::to_item(&item)
+            .map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -331,15 +411,23 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| classify("GetItem", e))?;
-        let Some(item) = out.item else { return Ok(None) };
-        let item: KeyItem = serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let item: KeyItem = serde_dynamo::from_item(item)
+            .map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
         Ok(Some(item.record))
     }
 
     /// The tenant a presented key acts for, or `None` for a malformed, unknown or revoked key.
     pub async fn authenticate(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
-        let Some(key_id) = apikey::key_id_of(key) else { return Ok(None) };
-        Ok(self.get_key(key_id).await?.and_then(|record| apikey::verify(&record, key)))
+        let Some(key_id) = apikey::key_id_of(key) else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_key(key_id)
+            .await?
+            .and_then(|record| apikey::verify(&record, key)))
     }
 
     /// Marks a key revoked; `false` when there is no such key. Revoking twice keeps the first time.
@@ -353,12 +441,17 @@ impl DynamoStore {
             .update_expression("SET revokedAt = if_not_exists(revokedAt, :now)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", layout::PK)
-            .expression_attribute_values(":now", s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+            .expression_attribute_values(
+                ":now",
+                s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
             Err(e) => Err(classify("UpdateItem", e)),
         }
     }
@@ -382,8 +475,8 @@ impl DynamoStore {
                 .await
                 .map_err(|e| classify("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let item: KeyItem =
-                    serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+                let item: KeyItem = serde_dynamo::from_item(item)
+                    .map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
                 records.push(item.record);
             }
             match out.last_evaluated_key {

@@ -43,7 +43,10 @@ impl RequestCounter {
     /// What happened since `before`.
     pub fn since(&self, before: Snapshot) -> Snapshot {
         let now = self.snapshot();
-        Snapshot { requests: now.requests - before.requests, items_read: now.items_read - before.items_read }
+        Snapshot {
+            requests: now.requests - before.requests,
+            items_read: now.items_read - before.items_read,
+        }
     }
 }
 
@@ -68,13 +71,17 @@ impl Intercept for RequestCounter {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(Ok(output)) = ctx.output_or_error() else { return Ok(()) };
+        let Some(Ok(output)) = ctx.output_or_error() else {
+            return Ok(());
+        };
         let items = if let Some(q) = output.downcast_ref::<QueryOutput>() {
             u64::try_from(q.scanned_count()).unwrap_or(0)
         } else if let Some(g) = output.downcast_ref::<GetItemOutput>() {
             u64::from(g.item().is_some())
         } else if let Some(b) = output.downcast_ref::<BatchGetItemOutput>() {
-            b.responses().map(|r| r.values().map(|v| v.len() as u64).sum()).unwrap_or(0)
+            b.responses()
+                .map(|r| r.values().map(|v| v.len() as u64).sum())
+                .unwrap_or(0)
         } else {
             0
         };

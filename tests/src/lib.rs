@@ -1,0 +1,186 @@
+//! The test harness: a fresh table and bucket per test, created from template.yaml on the emulators that
+//! `scripts/test` starts (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), and requests built from the
+//! sample events in `events/`, sent through the functions' real entry points.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use callrecords::clock::FixedClock;
+use callrecords::config::Config;
+use callrecords::recording::Retention;
+use callrecords::store::metrics::RequestCounter;
+use callrecords::{template, App};
+use chrono::{DateTime, Utc};
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request};
+use serde_json::Value;
+
+pub struct Stack {
+    pub app: App,
+    pub counter: RequestCounter,
+}
+
+fn require_emulators() {
+    for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3"] {
+        match std::env::var(var) {
+            Ok(url) if url.starts_with("http://127.0.0.1:") => {}
+            _ => panic!("{var} must point at a local emulator on 127.0.0.1: run the tests with scripts/test"),
+        }
+    }
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("RFC 3339 instant")
+}
+
+/// A new, empty table and bucket, with the clock standing at `now`.
+pub async fn stack(now: &str) -> Stack {
+    stack_with(now, false).await
+}
+
+/// As [`stack`], with the handlers checking Bearer keys themselves (local mode) when `local_auth`.
+pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
+    require_emulators();
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    let suffix = format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let config = Config {
+        table_name: format!("calls-{suffix}"),
+        bucket_name: format!("rec-{suffix}"),
+        retention: Retention::days(30),
+        local_auth,
+        s3_force_path_style: true,
+    };
+    let counter = RequestCounter::default();
+    let app = App::connect(config, Arc::new(FixedClock(at(now))), Some(counter.clone())).await;
+    template::create_table(app.store.client(), app.store.table())
+        .await
+        .expect("table from template");
+    template::create_bucket(app.recordings.client(), app.recordings.bucket(), 30)
+        .await
+        .expect("bucket from template");
+    Stack { app, counter }
+}
+
+fn repo_file(path: &str) -> String {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/../").to_owned() + path;
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+/// A sample event from `events/`.
+pub fn event(name: &str) -> Value {
+    serde_json::from_str(&repo_file(&format!("events/{name}"))).expect("event JSON")
+}
+
+/// Seed 000's example response.
+pub fn seed_000() -> Value {
+    serde_json::from_str(&repo_file("fixtures/seed-000-get-call.json")).expect("seed JSON")
+}
+
+/// A get-call request as API Gateway delivers it: `events/get-call.json` with this call id and, when given,
+/// this tenant in the authorizer context (none: the authorizer did not run; `Some("")`: it found no tenant).
+pub fn get_call_event(tenant: Option<&str>, call_id: &str) -> Value {
+    let mut ev = event("get-call.json");
+    ev["pathParameters"]["callId"] = Value::String(call_id.to_owned());
+    ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}"));
+    match tenant {
+        Some("") => ev["requestContext"]["authorizer"]["lambda"] = serde_json::json!({}),
+        Some(t) => {
+            ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned())
+        }
+        None => {
+            ev["requestContext"]
+                .as_object_mut()
+                .expect("context")
+                .remove("authorizer");
+        }
+    }
+    ev
+}
+
+pub fn request(ev: &Value) -> Request {
+    lambda_http::request::from_str(&ev.to_string()).expect("a valid API Gateway event")
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+/// Sends a request through get-call's entry point.
+pub async fn get_call(app: &App, req: Request) -> Reply {
+    let response = get_call::handle(app, req)
+        .await
+        .expect("the handler answers every request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = match response.into_body() {
+        Body::Text(t) => t.into_bytes(),
+        Body::Binary(b) => b,
+        Body::Empty => Vec::new(),
+        _ => Vec::new(),
+    };
+    let body = serde_json::from_slice(&bytes).expect("every response is JSON");
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The body without its request id, for comparing two error responses.
+pub fn without_request_id(mut body: Value) -> Value {
+    if let Some(err) = body.get_mut("error").and_then(Value::as_object_mut) {
+        err.remove("requestId");
+    }
+    body
+}
+
+/// Asserts that every field of `expected` is in `actual` with the same JSON type and value, recursively
+/// (arrays element by element); `skip` lists paths whose values are only checked for type.
+pub fn assert_contains(expected: &Value, actual: &Value, path: &str, skip: &[&str]) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (k, ev) in e {
+                let p = format!("{path}.{k}");
+                let av = a.get(k).unwrap_or_else(|| panic!("{p} is missing"));
+                assert_contains(ev, av, &p, skip);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(e.len(), a.len(), "{path}: array length");
+            for (i, (ev, av)) in e.iter().zip(a).enumerate() {
+                assert_contains(ev, av, &format!("{path}[{i}]"), skip);
+            }
+        }
+        (e, a) if skip.contains(&path) => {
+            assert_eq!(
+                std::mem::discriminant(e),
+                std::mem::discriminant(a),
+                "{path}: type"
+            );
+        }
+        (Value::Number(e), Value::Number(a)) => {
+            assert_eq!(
+                e.is_f64(),
+                a.is_f64(),
+                "{path}: integer vs decimal ({e} vs {a})"
+            );
+            assert_eq!(e, a, "{path}");
+        }
+        (e, a) => assert_eq!(e, a, "{path}"),
+    }
+}
+
+/// GET over plain HTTP on loopback; the body bytes.
+pub fn http_get(url: &str) -> Vec<u8> {
+    let mut response = ureq::get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response.body_mut().read_to_vec().expect("body")
+}

@@ -1,0 +1,62 @@
+//! The local stack is built from template.yaml: what the emulators hold must be what the code expects.
+
+use aws_sdk_dynamodb::types::KeyType;
+use callrecords::recording::RECORDINGS_PREFIX;
+use callrecords::store::layout;
+use integration_tests::*;
+
+#[tokio::test]
+async fn the_table_created_from_the_template_has_the_layouts_keys_and_indexes() {
+    let stack = stack("2025-01-15T11:00:00Z").await;
+    let table = stack
+        .app
+        .store
+        .client()
+        .describe_table()
+        .table_name(stack.app.store.table())
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    let keys: Vec<(&str, &KeyType)> = table
+        .key_schema()
+        .iter()
+        .map(|k| (k.attribute_name(), k.key_type()))
+        .collect();
+    assert_eq!(
+        keys,
+        [(layout::PK, &KeyType::Hash), (layout::SK, &KeyType::Range)]
+    );
+    let gsis = table.global_secondary_indexes();
+    assert_eq!(gsis.len(), 1);
+    assert_eq!(gsis[0].index_name(), Some(layout::GSI1));
+    let gsi_keys: Vec<&str> = gsis[0]
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name())
+        .collect();
+    assert_eq!(gsi_keys, [layout::GSI1_PK, layout::GSI1_SK]);
+}
+
+#[tokio::test]
+async fn the_bucket_expires_recordings_after_the_retention() {
+    let stack = stack("2025-01-15T11:00:00Z").await;
+    let rules = stack
+        .app
+        .recordings
+        .client()
+        .get_bucket_lifecycle_configuration()
+        .bucket(stack.app.recordings.bucket())
+        .send()
+        .await
+        .unwrap();
+    let rule = &rules.rules()[0];
+    assert_eq!(
+        rule.expiration().and_then(|e| e.days()),
+        Some(stack.app.config.retention.in_days() as i32)
+    );
+    assert_eq!(
+        rule.filter().and_then(|f| f.prefix()),
+        Some(RECORDINGS_PREFIX)
+    );
+}
