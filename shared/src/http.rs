@@ -21,8 +21,10 @@ struct Success<'a, T> {
     data: &'a T,
 }
 
-fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Body::Binary(body));
+// Text, not binary: lambda_http would base64-encode a binary body, a third larger against Lambda's 6 MB
+// response limit.
+fn json_response(status: u16, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
     *response.status_mut() =
         StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
@@ -34,7 +36,7 @@ fn json_response(status: u16, body: Vec<u8>) -> Response<Body> {
 
 /// `{"success": true, "data": …}` with status 200.
 pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
-    match serde_json::to_vec(&Success {
+    match serde_json::to_string(&Success {
         success: true,
         data,
     }) {
@@ -83,7 +85,7 @@ pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
             details,
         },
     };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let bytes = serde_json::to_string(&body).unwrap_or_default();
     let mut response = json_response(err.status(), bytes);
     if let ApiError::ServiceUnavailable { retry_after } = err {
         let secs = retry_after.as_secs().max(1).to_string();

@@ -157,7 +157,7 @@ impl DynamoStore {
         for _ in 0..3 {
             match self.read_call(tenant, id).await? {
                 Fetched::Missing => return Ok(None),
-                Fetched::Whole(record) => return Ok(Some(record)),
+                Fetched::Whole(record) => return Ok(Some(*record)),
                 Fetched::Torn => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -217,11 +217,11 @@ impl DynamoStore {
         } else {
             decompress(&mine.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
         };
-        Ok(Fetched::Whole(CallRecord {
+        Ok(Fetched::Whole(Box::new(CallRecord {
             summary: summary.summary,
             recording: summary.recording,
             content,
-        }))
+        })))
     }
 
     /// All items of a partition, following pages; `projection` limits the attributes returned.
@@ -489,7 +489,7 @@ impl DynamoStore {
 
 enum Fetched {
     Missing,
-    Whole(CallRecord),
+    Whole(Box<CallRecord>),
     /// The summary names parts that are not (yet) all visible.
     Torn,
 }
