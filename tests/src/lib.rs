@@ -133,6 +133,11 @@ pub async fn get_call(app: &App, req: Request) -> Reply {
     }
 }
 
+/// get-call for `call_id` as `tenant`, the way API Gateway delivers it after the authorizer.
+pub async fn fetch(stack: &Stack, tenant: &str, call_id: &str) -> Reply {
+    get_call(&stack.app, request(&get_call_event(Some(tenant), call_id))).await
+}
+
 /// The body without its request id, for comparing two error responses.
 pub fn without_request_id(mut body: Value) -> Value {
     if let Some(err) = body.get_mut("error").and_then(Value::as_object_mut) {

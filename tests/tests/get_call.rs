@@ -29,11 +29,7 @@ async fn seed_000_call_round_trips_field_for_field() {
     let stack = stack(SEED_NOW).await;
     store_seed_000(&stack, "user_123").await;
 
-    let reply = get_call(
-        &stack.app,
-        request(&get_call_event(Some("user_123"), "call_123")),
-    )
-    .await;
+    let reply = fetch(&stack, "user_123", "call_123").await;
 
     assert_eq!(reply.status, 200);
     assert_eq!(reply.headers["content-type"], "application/json");
@@ -50,13 +46,7 @@ async fn get_call_adds_the_derived_fields() {
     let stack = stack(SEED_NOW).await;
     store_seed_000(&stack, "user_123").await;
 
-    let data = get_call(
-        &stack.app,
-        request(&get_call_event(Some("user_123"), "call_123")),
-    )
-    .await
-    .body["data"]
-        .clone();
+    let data = fetch(&stack, "user_123", "call_123").await.body["data"].clone();
 
     let transcript = data["transcript"].as_str().unwrap();
     assert!(
@@ -110,7 +100,7 @@ async fn an_ordinary_get_call_is_one_dynamodb_request() {
 
     for id in ["call_123", "call_20_turns", "no_such_call"] {
         let before = stack.counter.snapshot();
-        let reply = get_call(&stack.app, request(&get_call_event(Some("user_123"), id))).await;
+        let reply = fetch(&stack, "user_123", id).await;
         let used = stack.counter.since(before);
         assert_eq!(used.requests, 1, "{id}: one DynamoDB request");
         assert!(
@@ -143,11 +133,7 @@ async fn a_two_hour_call_over_400_kb_round_trips_intact() {
     assert!(call.summary.duration.unwrap() > 3600.0);
     stack.app.store.put_call(&t, call.clone()).await.unwrap();
 
-    let reply = get_call(
-        &stack.app,
-        request(&get_call_event(Some("acme"), "call_2h")),
-    )
-    .await;
+    let reply = fetch(&stack, "acme", "call_2h").await;
 
     assert_eq!(reply.status, 200);
     let data = &reply.body["data"];
@@ -192,7 +178,7 @@ async fn rewriting_a_call_replaces_its_content_and_leaves_no_stale_parts() {
     stack.app.store.put_call(&t, short.clone()).await.unwrap();
 
     let before = stack.counter.snapshot();
-    let reply = get_call(&stack.app, request(&get_call_event(Some("acme"), "c"))).await;
+    let reply = fetch(&stack, "acme", "c").await;
 
     assert_eq!(
         reply.body["data"]["messages"],
@@ -210,21 +196,9 @@ async fn another_tenants_call_is_a_404_identical_to_a_missing_one() {
     let stack = stack(SEED_NOW).await;
     store_seed_000(&stack, "tenant_a").await;
 
-    let foreign = get_call(
-        &stack.app,
-        request(&get_call_event(Some("tenant_b"), "call_123")),
-    )
-    .await;
-    let missing = get_call(
-        &stack.app,
-        request(&get_call_event(Some("tenant_b"), "call_999")),
-    )
-    .await;
-    let own = get_call(
-        &stack.app,
-        request(&get_call_event(Some("tenant_a"), "call_123")),
-    )
-    .await;
+    let foreign = fetch(&stack, "tenant_b", "call_123").await;
+    let missing = fetch(&stack, "tenant_b", "call_999").await;
+    let own = fetch(&stack, "tenant_a", "call_123").await;
 
     assert_eq!(own.status, 200);
     assert_eq!(foreign.status, 404);
@@ -244,7 +218,7 @@ async fn malformed_call_ids_are_a_400_naming_the_field() {
     let long = "a".repeat(129);
     for bad in ["", long.as_str(), "a b", "a/b", "çağrı", "x;drop", "a#b"] {
         let before = stack.counter.snapshot();
-        let reply = get_call(&stack.app, request(&get_call_event(Some("acme"), bad))).await;
+        let reply = fetch(&stack, "acme", bad).await;
         assert_eq!(reply.status, 400, "{bad:?}");
         assert_eq!(reply.body["success"], false);
         assert_eq!(reply.body["error"]["code"], "INVALID_PARAMETER");
@@ -275,13 +249,7 @@ async fn the_presigned_url_expires_within_an_hour_and_points_at_the_recording() 
         .await
         .unwrap();
 
-    let data = get_call(
-        &stack.app,
-        request(&get_call_event(Some("user_123"), "call_123")),
-    )
-    .await
-    .body["data"]
-        .clone();
+    let data = fetch(&stack, "user_123", "call_123").await.body["data"].clone();
 
     let link = url::Url::parse(data["recordingUrl"].as_str().unwrap()).unwrap();
     let q: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
@@ -309,13 +277,7 @@ async fn an_expired_recording_gets_no_url() {
     let stack = stack("2025-02-14T10:35:30Z").await;
     store_seed_000(&stack, "user_123").await;
 
-    let data = get_call(
-        &stack.app,
-        request(&get_call_event(Some("user_123"), "call_123")),
-    )
-    .await
-    .body["data"]
-        .clone();
+    let data = fetch(&stack, "user_123", "call_123").await.body["data"].clone();
 
     assert_eq!(data["recordingStatus"], "expired");
     assert_eq!(data["recordingUrl"], Value::Null);
@@ -336,13 +298,7 @@ async fn a_call_that_opted_out_keeps_no_content_and_says_so() {
         .await
         .unwrap();
 
-    let data = get_call(
-        &stack.app,
-        request(&get_call_event(Some("user_123"), "call_123")),
-    )
-    .await
-    .body["data"]
-        .clone();
+    let data = fetch(&stack, "user_123", "call_123").await.body["data"].clone();
 
     assert_eq!(data["optOutSensitiveDataStorage"], true);
     assert_eq!(data["messages"], Value::Null);
