@@ -46,8 +46,14 @@ wait_http() {
 }
 
 PIDS=()
+# kill_tree PID: the process and everything it started (cargo lambda watch runs the functions as children).
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 stop_all() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill_tree "$pid"; done
   wait 2>/dev/null || true
 }
 
@@ -96,7 +102,7 @@ export_env() {
 
 # start_api PORT ENV_FILE: the functions behind the cargo-lambda router, on 127.0.0.1:PORT.
 start_api() {
-  (cd "$ROOT" && timeout "$CALLRECORDS_LIFETIME" cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$1" \
+  (cd "$ROOT" && exec timeout "$CALLRECORDS_LIFETIME" cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$1" \
     --env-file "$2" >"$TOOLS/api-$1.log" 2>&1) &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$1/" "cargo lambda watch"
