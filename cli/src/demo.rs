@@ -81,8 +81,7 @@ fn seed_000_call(tenant: &TenantId, now: chrono::DateTime<chrono::Utc>) -> Resul
 
 /// Loads the demo data and returns a new demo key for [`DEMO_TENANT`].
 pub async fn load(app: &App) -> Result<String> {
-    let now = chrono::DateTime::from_timestamp(app.clock.now().timestamp(), 0)
-        .ok_or("clock out of range")?;
+    let now = chrono::DateTime::from_timestamp(app.clock.now().timestamp(), 0).ok_or("clock out of range")?;
     let acme = TenantId::parse(DEMO_TENANT)?;
     let globex = TenantId::parse(OTHER_TENANT)?;
     let mut gen = Generator::new(7);
@@ -93,10 +92,7 @@ pub async fn load(app: &App) -> Result<String> {
         for (j, direction) in directions.into_iter().enumerate() {
             let id = format!("call_{}_{}", status.as_str().replace('-', "_"), j + 1);
             let start = now - Duration::hours((i * 3 + j) as i64 + 3);
-            calls.push((
-                acme.clone(),
-                gen.call(&acme, &id, status, direction, start, 4),
-            ));
+            calls.push((acme.clone(), gen.call(&acme, &id, status, direction, start, 4)));
         }
     }
     // Two hours of conversation with word timings: far past DynamoDB's 400 KB item limit.
@@ -186,12 +182,7 @@ pub async fn load(app: &App) -> Result<String> {
                 .body(ByteStream::from(wav.clone()))
                 .send()
                 .await
-                .map_err(|e| {
-                    format!(
-                        "upload recording: {}",
-                        aws_sdk_s3::error::DisplayErrorContext(e)
-                    )
-                })?;
+                .map_err(|e| format!("upload recording: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         }
         app.store.put_call(&tenant, call).await?;
     }

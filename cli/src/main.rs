@@ -13,11 +13,7 @@ use callrecords::{apikey, template, App, TenantId};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "callrecords",
-    version,
-    about = "Operator tool for the call-records API"
-)]
+#[command(name = "callrecords", version, about = "Operator tool for the call-records API")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -88,10 +84,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Keys(KeysCommand::List { tenant: t }) => {
             println!("{:<14} {:<22} {:<22} label", "key id", "created", "revoked");
             for k in app.store.list_keys(&tenant(&t)?).await? {
-                let revoked = k
-                    .revoked_at
-                    .map(|r| r.to_rfc3339())
-                    .unwrap_or_else(|| "-".into());
+                let revoked = k.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<14} {:<22} {:<22} {}",
                     k.key_id,

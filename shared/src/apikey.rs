@@ -72,8 +72,7 @@ pub fn hash(key: &str) -> String {
 pub fn key_id_of(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    let id_ok =
-        id.len() == KEY_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let id_ok = id.len() == KEY_ID_HEX && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     let secret_ok = secret.len() == SECRET_B64
         && secret
             .bytes()
@@ -91,10 +90,7 @@ pub fn bearer(header: &str) -> Option<&str> {
 /// The tenant `key` acts for, if `record` is its record and it has not been revoked.
 pub fn verify(record: &ApiKeyRecord, key: &str) -> Option<TenantId> {
     let presented = hash(key);
-    let same: bool = presented
-        .as_bytes()
-        .ct_eq(record.key_hash.as_bytes())
-        .into();
+    let same: bool = presented.as_bytes().ct_eq(record.key_hash.as_bytes()).into();
     if !same || record.revoked_at.is_some() {
         return None;
     }

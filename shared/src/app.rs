@@ -8,7 +8,8 @@ use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::http::AuthMode;
 use crate::ids::{CallId, TenantId};
-use crate::recording::{self, S3Recordings};
+use crate::model::RecordingStatus;
+use crate::recording::{self, Link, S3Recordings};
 use crate::store::metrics::RequestCounter;
 use crate::store::DynamoStore;
 use crate::view::CallDetail;
@@ -28,16 +29,13 @@ impl App {
     }
 
     /// Wiring with a chosen clock and, for tests and benchmarks, a DynamoDB request counter.
-    pub async fn connect(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        counter: Option<RequestCounter>,
-    ) -> App {
+    pub async fn connect(config: Config, clock: Arc<dyn Clock>, counter: Option<RequestCounter>) -> App {
         let sdk = crate::aws::sdk_config().await;
         let store = DynamoStore::new(crate::aws::dynamodb(&sdk, counter), &config.table_name);
         let recordings = S3Recordings::new(
             crate::aws::s3(&sdk, config.s3_force_path_style),
             &config.bucket_name,
+            sdk.credentials_provider(),
         );
         App {
             config,
@@ -57,26 +55,25 @@ impl App {
 
     /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served.
     pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<CallDetail, ApiError> {
-        let record = self
-            .store
-            .get_call(tenant, id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let record = self.store.get_call(tenant, id).await?.ok_or(ApiError::NotFound)?;
         let now = self.clock.now();
-        let state = recording::state(
-            &record.summary,
-            record.recording.as_ref(),
-            self.config.retention,
-            now,
-        );
+        let state = recording::state(&record.summary, record.recording.as_ref(), self.config.retention, now);
         let link = match &state.link {
-            Some(grant) => Some(
-                self.recordings
-                    .presign_get(&grant.key, now, grant.ttl)
-                    .await?,
-            ),
+            Some(grant) => Some(self.recordings.presign_get(&grant.key, now, grant.ttl).await?),
             None => None,
         };
         Ok(CallDetail::new(record, state, link))
+    }
+
+    /// GET /api/v1/calls/{callId}/recording: a fresh link to the recording (one GetItem, no content read).
+    pub async fn recording_link(&self, tenant: &TenantId, id: &CallId) -> Result<Link, ApiError> {
+        let (summary, rec) = self.store.get_summary(tenant, id).await?.ok_or(ApiError::NotFound)?;
+        let now = self.clock.now();
+        let state = recording::state(&summary, rec.as_ref(), self.config.retention, now);
+        match (state.status, state.link) {
+            (RecordingStatus::Expired, _) => Err(ApiError::RecordingExpired),
+            (_, Some(grant)) => Ok(self.recordings.presign_get(&grant.key, now, grant.ttl).await?),
+            (_, None) => Err(ApiError::RecordingNotFound),
+        }
     }
 }

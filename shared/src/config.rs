@@ -38,22 +38,19 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing(name))
-        };
+        let required = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
         let flag = |name: &str| matches!(lookup(name).as_deref(), Some("1" | "true" | "yes"));
-        let days =
-            match lookup("RECORDING_RETENTION_DAYS") {
-                None => DEFAULT_RETENTION_DAYS,
-                Some(v) => v.parse::<u32>().ok().filter(|d| *d >= 1).ok_or_else(|| {
-                    ConfigError::Invalid {
-                        name: "RECORDING_RETENTION_DAYS",
-                        why: format!("{v:?} is not a whole number of days >= 1"),
-                    }
+        let days = match lookup("RECORDING_RETENTION_DAYS") {
+            None => DEFAULT_RETENTION_DAYS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d >= 1)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "RECORDING_RETENTION_DAYS",
+                    why: format!("{v:?} is not a whole number of days >= 1"),
                 })?,
-            };
+        };
         Ok(Config {
             table_name: required("CALLS_TABLE")?,
             bucket_name: required("RECORDINGS_BUCKET")?,
@@ -70,17 +67,13 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn retention_defaults_to_thirty_days_and_local_auth_is_off() {
-        let cfg = Config::from_lookup(lookup(&[("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")]))
-            .unwrap();
+        let cfg = Config::from_lookup(lookup(&[("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")])).unwrap();
         assert_eq!(cfg.retention, Retention::days(30));
         assert!(!cfg.local_auth);
     }

@@ -8,6 +8,12 @@ pub enum ApiError {
     /// Missing, or belongs to another tenant: the two are indistinguishable on purpose.
     #[error("Call not found")]
     NotFound,
+    /// The call exists but has no recording that could ever be served (none, pending or failed).
+    #[error("Recording not found")]
+    RecordingNotFound,
+    /// The recording's retention has ended.
+    #[error("Recording expired")]
+    RecordingExpired,
     #[error("Invalid parameter {field}: {reason}")]
     InvalidParameter { field: String, reason: String },
     #[error("Missing or invalid API key")]
@@ -29,7 +35,8 @@ impl ApiError {
 
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::NotFound => 404,
+            ApiError::NotFound | ApiError::RecordingNotFound => 404,
+            ApiError::RecordingExpired => 410,
             ApiError::InvalidParameter { .. } => 400,
             ApiError::Unauthorized => 401,
             ApiError::ServiceUnavailable { .. } => 503,
@@ -39,7 +46,8 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound => "NOT_FOUND",
+            ApiError::NotFound | ApiError::RecordingNotFound => "NOT_FOUND",
+            ApiError::RecordingExpired => "RECORDING_EXPIRED",
             ApiError::InvalidParameter { .. } => "INVALID_PARAMETER",
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",

@@ -1,7 +1,7 @@
 //! The edge between API Gateway and the domain: the success and error envelopes, the request id, and who the
 //! caller is. This module alone maps [`ApiError`] to HTTP.
 
-use lambda_http::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -25,21 +25,16 @@ struct Success<'a, T> {
 // response limit.
 fn json_response(status: u16, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        "application/json".parse().expect("static header"),
-    );
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, "application/json".parse().expect("static header"));
     response
 }
 
 /// `{"success": true, "data": …}` with status 200.
 pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
-    match serde_json::to_string(&Success {
-        success: true,
-        data,
-    }) {
+    match serde_json::to_string(&Success { success: true, data }) {
         Ok(body) => json_response(200, body),
         Err(e) => {
             tracing::error!(error = %e, "response encoding failed");
@@ -68,6 +63,23 @@ struct ErrorBody<'a> {
 struct Details<'a> {
     field: &'a str,
     reason: &'a str,
+}
+
+/// 302 to `location`, never cached (each link is fresh); the body repeats it as `{"success": true, "data": …}`
+/// for clients that do not follow redirects.
+pub fn redirect<T: Serialize>(location: &str, data: &T) -> Response<Body> {
+    let mut response = ok(data);
+    match location.parse() {
+        Ok(value) => {
+            *response.status_mut() = StatusCode::FOUND;
+            response.headers_mut().insert(LOCATION, value);
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, "no-store".parse().expect("static header"));
+            response
+        }
+        Err(_) => error(&ApiError::Internal, ""),
+    }
 }
 
 /// Seed 000's error envelope, with the request id and, for a bad parameter, which one and why.
@@ -118,16 +130,9 @@ pub enum AuthMode {
 }
 
 /// The tenant the request acts for; never taken from anything the caller sends directly.
-pub async fn tenant(
-    req: &Request,
-    mode: AuthMode,
-    keys: &DynamoStore,
-) -> Result<TenantId, ApiError> {
+pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
     let from_authorizer = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
         _ => None,
     };
     match (from_authorizer, mode) {
@@ -137,10 +142,7 @@ pub async fn tenant(
             .and_then(|t| TenantId::parse(t).ok())
             .ok_or(ApiError::Unauthorized),
         (None, AuthMode::Local) => {
-            let header = req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok());
+            let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let Some(key) = header.and_then(apikey::bearer) else {
                 return Err(ApiError::Unauthorized);
             };

@@ -81,11 +81,7 @@ mod tests {
 
     #[test]
     fn call_ids_of_the_seeds_are_accepted() {
-        for id in [
-            "call_123",
-            "7f3d8e00-a1b2-4c3d-9e4f-567890abcdef",
-            "call-456",
-        ] {
+        for id in ["call_123", "7f3d8e00-a1b2-4c3d-9e4f-567890abcdef", "call-456"] {
             assert_eq!(CallId::parse(id).unwrap().as_str(), id);
         }
     }
@@ -93,16 +89,7 @@ mod tests {
     #[test]
     fn empty_long_and_odd_call_ids_are_rejected_naming_the_field() {
         let long = "a".repeat(MAX_ID_LEN + 1);
-        for bad in [
-            "",
-            long.as_str(),
-            "a b",
-            "a/b",
-            "a#b",
-            "çağrı",
-            "a%20b",
-            "<x>",
-        ] {
+        for bad in ["", long.as_str(), "a b", "a/b", "a#b", "çağrı", "a%20b", "<x>"] {
             let err = CallId::parse(bad).unwrap_err();
             assert_eq!(err.field(), Some("callId"), "{bad:?}");
         }

@@ -6,7 +6,7 @@
 //!   summary and unbounded content.
 //! - [`store`]: one DynamoDB table; [`store::layout`] owns every key and index and says what each serves.
 //! - [`recording`]: retention (the API enforces the moment; S3's lifecycle rule cleans up after) and presigned
-//!   links that never outlive it.
+//!   links that never outlive it; [`expiry`]: the scheduled job that deletes expired recordings.
 //! - [`apikey`]: keys made, hashed and checked; used by the authorizer and by handlers in local mode.
 //! - [`app`]: the operations behind each route, wired once per process; [`http`]: envelopes, errors, who
 //!   is calling; [`config`]: the one place that reads the environment.
@@ -20,6 +20,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod expiry;
 pub mod http;
 pub mod ids;
 pub mod model;

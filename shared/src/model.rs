@@ -46,11 +46,7 @@ pub enum CallStatus {
     Queued,
     Ringing,
     InProgress,
-    #[serde(
-        alias = "ended",
-        alias = "ended_by_customer",
-        alias = "ended_by_assistant"
-    )]
+    #[serde(alias = "ended", alias = "ended_by_customer", alias = "ended_by_assistant")]
     Completed,
     Busy,
     NoAnswer,
@@ -272,11 +268,7 @@ pub struct Message {
     pub role: Role,
     pub content: String,
     pub timestamp: DateTime<Utc>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "seconds::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "seconds::option")]
     pub duration: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<bool>,
@@ -352,8 +344,7 @@ impl CallRecord {
             self.content.messages.clear();
             self.recording = None;
         }
-        self.summary.messages_count =
-            u32::try_from(self.content.messages.len()).unwrap_or(u32::MAX);
+        self.summary.messages_count = u32::try_from(self.content.messages.len()).unwrap_or(u32::MAX);
         self
     }
 }
@@ -374,30 +365,20 @@ impl CallRecord {
     /// Reads a call in the API's own format (what get-call serves; what imports take). Derived fields
     /// (`transcript`, `messagesCount`, links and their expiry) are ignored: they are recomputed on every read.
     /// The recording object is expected at [`crate::recording::object_key`].
-    pub fn from_api_json(
-        tenant: &crate::TenantId,
-        value: &Value,
-    ) -> Result<Self, serde_json::Error> {
+    pub fn from_api_json(tenant: &crate::TenantId, value: &Value) -> Result<Self, serde_json::Error> {
         let summary: CallSummary = serde_json::from_value(value.clone())?;
         let content: CallContent = serde_json::from_value(value.clone())?;
         let rec: ApiRecordingFields = serde_json::from_value(value.clone())?;
-        let status = rec
-            .recording_status
-            .unwrap_or(if rec.recording_format.is_some() {
-                RecordingStatus::Completed
-            } else {
-                RecordingStatus::None
-            });
+        let status = rec.recording_status.unwrap_or(if rec.recording_format.is_some() {
+            RecordingStatus::Completed
+        } else {
+            RecordingStatus::None
+        });
         let recording = match (status, &rec.recording_format) {
             (RecordingStatus::None, _) => None,
             (status, format) => {
                 let key = match (format, crate::CallId::parse(&summary.id)) {
-                    (Some(f), Ok(id)) => Some(crate::recording::object_key(
-                        tenant,
-                        &id,
-                        summary.created_at,
-                        f,
-                    )),
+                    (Some(f), Ok(id)) => Some(crate::recording::object_key(tenant, &id, summary.created_at, f)),
                     _ => None,
                 };
                 Some(StoredRecording {
@@ -469,12 +450,7 @@ mod tests {
 
     #[test]
     fn seed_001_end_states_become_completed() {
-        for s in [
-            "ended_by_customer",
-            "ended_by_assistant",
-            "ended",
-            "completed",
-        ] {
+        for s in ["ended_by_customer", "ended_by_assistant", "ended", "completed"] {
             let parsed: CallStatus = serde_json::from_value(Value::String(s.into())).unwrap();
             assert_eq!(parsed, CallStatus::Completed, "{s}");
         }

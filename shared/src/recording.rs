@@ -7,8 +7,12 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
 use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
 
 use crate::error::StoreError;
 use crate::ids::{CallId, TenantId};
@@ -43,12 +47,7 @@ impl Retention {
 
 /// The S3 key of a call's recording: `recordings/<tenant>/<yyyy>/<mm>/<dd>/<callId>.<format>`, dated by the
 /// call's creation, so keys are stable and an operator can find a day's recordings of a tenant.
-pub fn object_key(
-    tenant: &TenantId,
-    call: &CallId,
-    created: DateTime<Utc>,
-    format: &str,
-) -> String {
+pub fn object_key(tenant: &TenantId, call: &CallId, created: DateTime<Utc>, format: &str) -> String {
     format!(
         "{RECORDINGS_PREFIX}{tenant}/{}/{call}.{format}",
         created.format("%Y/%m/%d")
@@ -73,18 +72,22 @@ pub struct LinkGrant {
     pub ttl: Duration,
 }
 
-/// When a recording made at `recorded_at` (or, unknown, at the call's end, start or creation) expires.
-pub fn expires_at(
-    summary: &CallSummary,
-    rec: &StoredRecording,
-    retention: Retention,
-) -> DateTime<Utc> {
-    let made = rec
-        .recorded_at
+/// When a recording was made: its own time, or when that is unknown the call's end, start or creation.
+pub fn made_at(summary: &CallSummary, rec: &StoredRecording) -> DateTime<Utc> {
+    rec.recorded_at
         .or(summary.end_time)
         .or(summary.start_time)
-        .unwrap_or(summary.created_at);
-    made + retention.as_chrono()
+        .unwrap_or(summary.created_at)
+}
+
+/// When retention of a recording ends.
+pub fn expires_at(summary: &CallSummary, rec: &StoredRecording, retention: Retention) -> DateTime<Utc> {
+    made_at(summary, rec) + retention.as_chrono()
+}
+
+/// Whether a stored recording still has an object that retention will have to delete.
+pub fn is_live(rec: &StoredRecording) -> bool {
+    rec.key.is_some() && !matches!(rec.status, RecordingStatus::None | RecordingStatus::Expired)
 }
 
 pub fn state(
@@ -104,11 +107,7 @@ pub fn state(
     };
     let expires = expires_at(summary, rec, retention);
     let expired = rec.status == RecordingStatus::Expired || now >= expires;
-    let status = if expired {
-        RecordingStatus::Expired
-    } else {
-        rec.status
-    };
+    let status = if expired { RecordingStatus::Expired } else { rec.status };
     let link = match (&rec.key, status) {
         (Some(key), RecordingStatus::Completed) => {
             let left = (expires - now).to_std().unwrap_or(Duration::ZERO);
@@ -147,13 +146,26 @@ pub struct Link {
 pub struct S3Recordings {
     client: aws_sdk_s3::Client,
     bucket: String,
+    /// The provider the client signs with, to learn when its credentials expire.
+    credentials: Option<SharedCredentialsProvider>,
+    cached: Arc<Mutex<Option<Credentials>>>,
 }
 
+/// Credentials this close to their expiry are fetched anew.
+const CREDENTIALS_REFRESH: Duration = Duration::from_secs(300);
+
 impl S3Recordings {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+    /// `credentials`: the provider `client` signs with (from the `SdkConfig` it was built from).
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
         S3Recordings {
             client,
             bucket: bucket.into(),
+            credentials,
+            cached: Arc::default(),
         }
     }
 
@@ -167,18 +179,41 @@ impl S3Recordings {
 }
 
 impl S3Recordings {
+    /// How long the signing credentials remain valid, when the SDK knows (a Lambda role's session
+    /// credentials expire; a link signed with them dies with them). Whole seconds.
+    async fn credentials_left(&self) -> Result<Duration, StoreError> {
+        let Some(provider) = &self.credentials else {
+            return Ok(Duration::MAX);
+        };
+        let mut cached = self.cached.lock().await;
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|c| c.expiry().is_none_or(|e| e > SystemTime::now() + CREDENTIALS_REFRESH));
+        if !fresh {
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("signing credentials: {e}")))?;
+            *cached = Some(credentials);
+        }
+        Ok(match cached.as_ref().and_then(|c| c.expiry()) {
+            Some(expiry) => Duration::from_secs(expiry.duration_since(SystemTime::now()).unwrap_or_default().as_secs()),
+            None => Duration::MAX,
+        })
+    }
+
     /// A presigned GET link to `key`, valid from `now` for `ttl`.
-    pub async fn presign_get(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        ttl: Duration,
-    ) -> Result<Link, StoreError> {
+    pub async fn presign_get(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> Result<Link, StoreError> {
+        let ttl = ttl.min(self.credentials_left().await?);
+        if ttl < Duration::from_secs(1) {
+            return Err(StoreError::Unavailable(
+                "signing credentials are about to expire".into(),
+            ));
+        }
         // The signature starts at the injected clock's now, so the link's lifetime and `expiresAt` agree.
         let start = SystemTime::UNIX_EPOCH
             + Duration::from_secs(
-                u64::try_from(now.timestamp())
-                    .map_err(|_| StoreError::Failed("time before 1970".into()))?,
+                u64::try_from(now.timestamp()).map_err(|_| StoreError::Failed("time before 1970".into()))?,
             );
         let config = PresigningConfig::builder()
             .start_time(start)
@@ -299,12 +334,7 @@ mod tests {
 
     #[test]
     fn no_recording_is_status_none() {
-        let st = state(
-            &summary(),
-            None,
-            Retention::days(30),
-            at("2025-01-15T11:00:00Z"),
-        );
+        let st = state(&summary(), None, Retention::days(30), at("2025-01-15T11:00:00Z"));
         assert_eq!(st.status, RecordingStatus::None);
         assert_eq!(st.expires_at, None);
     }

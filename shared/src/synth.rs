@@ -19,10 +19,7 @@ const ASSISTANTS: [(&str, &str); 3] = [
     ("asst_sales", "Sales Assistant"),
     ("asst_booking", "Appointment Booking"),
 ];
-const CAMPAIGNS: [(&str, &str); 2] = [
-    ("camp_q4", "Q4 Outreach"),
-    ("camp_reminders", "Appointment Reminders"),
-];
+const CAMPAIGNS: [(&str, &str); 2] = [("camp_q4", "Q4 Outreach"), ("camp_reminders", "Appointment Reminders")];
 const NUMBERS: [(&str, &str, &str); 2] = [
     ("phone_main", "+905551234567", "Main line"),
     ("phone_sales", "+14155550100", "Sales line"),
@@ -113,8 +110,7 @@ impl Generator {
         let rng = &mut self.rng;
         let (assistant_id, assistant_name) = ASSISTANTS[rng.random_range(0..ASSISTANTS.len())];
         let (number_id, number, number_name) = NUMBERS[rng.random_range(0..NUMBERS.len())];
-        let campaign = (direction == Direction::Outbound)
-            .then(|| CAMPAIGNS[rng.random_range(0..CAMPAIGNS.len())]);
+        let campaign = (direction == Direction::Outbound).then(|| CAMPAIGNS[rng.random_range(0..CAMPAIGNS.len())]);
         let customer = format!("+1415555{:04}", rng.random_range(0..10000));
         let (from, to) = match direction {
             Direction::Inbound => (Some(customer), Some(number.to_owned())),
@@ -262,9 +258,7 @@ impl Generator {
                 outcome: Some("resolved".into()),
                 score: Some(f64::from(rng.random_range(60..100u8)) / 10.0),
             }),
-            summary: talked.then(|| {
-                "Customer asked about an order; the assistant gave the shipping status.".into()
-            }),
+            summary: talked.then(|| "Customer asked about an order; the assistant gave the shipping status.".into()),
             start_time: (status != CallStatus::Queued).then_some(start),
             end_time,
             duration: ended.then_some(duration),

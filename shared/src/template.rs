@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableStatus,
 };
 use aws_sdk_s3::types::{
-    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
-    LifecycleRuleFilter,
+    BucketLifecycleConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
 };
 use serde_norway::Value;
 
@@ -41,6 +40,7 @@ pub struct IndexDef {
     pub name: String,
     pub keys: Vec<KeyDef>,
     pub projection: String,
+    pub non_key_attributes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,18 +116,15 @@ fn keys(v: &Value, what: &str) -> Result<Vec<KeyDef>, TemplateError> {
 pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
     let doc: Value = serde_norway::from_str(yaml).map_err(|e| TemplateError(e.to_string()))?;
     let props = get(&doc, &["Resources", TABLE_RESOURCE, "Properties"])?;
-    let attributes = seq(
-        get(props, &["AttributeDefinitions"])?,
-        "AttributeDefinitions",
-    )?
-    .iter()
-    .map(|a| {
-        Ok((
-            string(get(a, &["AttributeName"])?, "AttributeName")?,
-            string(get(a, &["AttributeType"])?, "AttributeType")?,
-        ))
-    })
-    .collect::<Result<Vec<_>, TemplateError>>()?;
+    let attributes = seq(get(props, &["AttributeDefinitions"])?, "AttributeDefinitions")?
+        .iter()
+        .map(|a| {
+            Ok((
+                string(get(a, &["AttributeName"])?, "AttributeName")?,
+                string(get(a, &["AttributeType"])?, "AttributeType")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, TemplateError>>()?;
     let indexes = match props.get("GlobalSecondaryIndexes") {
         None => Vec::new(),
         Some(list) => seq(list, "GlobalSecondaryIndexes")?
@@ -136,10 +133,14 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
                 Ok(IndexDef {
                     name: string(get(i, &["IndexName"])?, "IndexName")?,
                     keys: keys(get(i, &["KeySchema"])?, "index KeySchema")?,
-                    projection: string(
-                        get(i, &["Projection", "ProjectionType"])?,
-                        "ProjectionType",
-                    )?,
+                    projection: string(get(i, &["Projection", "ProjectionType"])?, "ProjectionType")?,
+                    non_key_attributes: match i.get("Projection").and_then(|p| p.get("NonKeyAttributes")) {
+                        Some(list) => seq(list, "NonKeyAttributes")?
+                            .iter()
+                            .map(|a| string(a, "NonKeyAttributes"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                        None => Vec::new(),
+                    },
                 })
             })
             .collect::<Result<Vec<_>, TemplateError>>()?,
@@ -177,11 +178,7 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
     let retention_default_days = default
         .as_u64()
         .and_then(|d| u32::try_from(d).ok())
-        .ok_or_else(|| {
-            TemplateError(format!(
-                "{RETENTION_PARAMETER} default is not a number of days"
-            ))
-        })?;
+        .ok_or_else(|| TemplateError(format!("{RETENTION_PARAMETER} default is not a number of days")))?;
 
     let vars = get(&doc, &["Globals", "Function", "Environment", "Variables"])?;
     let mut function_env = BTreeMap::new();
@@ -226,12 +223,7 @@ fn key_element(k: &KeyDef) -> Result<KeySchemaElement, SetupError> {
 /// Creates the table as template.yaml declares it (if it does not exist yet) and waits until it is active.
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), SetupError> {
     let def = deployed()?.table;
-    let exists = client
-        .describe_table()
-        .table_name(name)
-        .send()
-        .await
-        .is_ok();
+    let exists = client.describe_table().table_name(name).send().await.is_ok();
     if !exists {
         let mut req = client
             .create_table()
@@ -250,24 +242,20 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             req = req.key_schema(key_element(k)?);
         }
         for i in &def.indexes {
-            let mut gsi = GlobalSecondaryIndex::builder()
-                .index_name(&i.name)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::from(i.projection.as_str()))
-                        .build(),
-                );
+            let mut gsi = GlobalSecondaryIndex::builder().index_name(&i.name).projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::from(i.projection.as_str()))
+                    .set_non_key_attributes((!i.non_key_attributes.is_empty()).then(|| i.non_key_attributes.clone()))
+                    .build(),
+            );
             for k in &i.keys {
                 gsi = gsi.key_schema(key_element(k)?);
             }
             req = req.global_secondary_indexes(gsi.build().map_err(|e| aws_err("index", e))?);
         }
-        req.send().await.map_err(|e| {
-            aws_err(
-                "CreateTable",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e),
-            )
-        })?;
+        req.send()
+            .await
+            .map_err(|e| aws_err("CreateTable", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
     }
     for _ in 0..100 {
         let out = client
@@ -275,28 +263,17 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Resu
             .table_name(name)
             .send()
             .await
-            .map_err(|e| {
-                aws_err(
-                    "DescribeTable",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+            .map_err(|e| aws_err("DescribeTable", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         if out.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(SetupError::Aws(format!(
-        "table {name} did not become active"
-    )))
+    Err(SetupError::Aws(format!("table {name} did not become active")))
 }
 
 /// Creates the bucket (if it does not exist yet) with template.yaml's retention rule for `retention_days`.
-pub async fn create_bucket(
-    client: &aws_sdk_s3::Client,
-    name: &str,
-    retention_days: u32,
-) -> Result<(), SetupError> {
+pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str, retention_days: u32) -> Result<(), SetupError> {
     let rule = deployed()?.lifecycle;
     if client.head_bucket().bucket(name).send().await.is_err() {
         client
@@ -312,11 +289,7 @@ pub async fn create_bucket(
                 .id(rule.id)
                 .status(ExpirationStatus::Enabled)
                 .filter(LifecycleRuleFilter::builder().prefix(rule.prefix).build())
-                .expiration(
-                    LifecycleExpiration::builder()
-                        .days(retention_days as i32)
-                        .build(),
-                )
+                .expiration(LifecycleExpiration::builder().days(retention_days as i32).build())
                 .build()
                 .map_err(|e| aws_err("lifecycle rule", e))?,
         )
@@ -351,10 +324,7 @@ mod tests {
             attribute: a.into(),
             kind: k.into(),
         };
-        assert_eq!(
-            t.keys,
-            vec![key(layout::PK, "HASH"), key(layout::SK, "RANGE")]
-        );
+        assert_eq!(t.keys, vec![key(layout::PK, "HASH"), key(layout::SK, "RANGE")]);
         let gsi1 = t
             .indexes
             .iter()
@@ -364,9 +334,20 @@ mod tests {
             gsi1.keys,
             vec![key(layout::GSI1_PK, "HASH"), key(layout::GSI1_SK, "RANGE")]
         );
+        let gsi2 = t
+            .indexes
+            .iter()
+            .find(|i| i.name == layout::GSI2)
+            .expect("gsi2 in template");
+        assert_eq!(
+            gsi2.keys,
+            vec![key(layout::GSI2_PK, "HASH"), key(layout::GSI2_SK, "RANGE")]
+        );
+        assert_eq!(gsi2.projection, "INCLUDE");
+        assert_eq!(gsi2.non_key_attributes, ["recording"]);
         assert_eq!(
             t.indexes.len(),
-            1,
+            2,
             "every index in the template is one the layout documents"
         );
         for (attr, kind) in &t.attributes {
@@ -381,9 +362,7 @@ mod tests {
         assert_eq!(t.lifecycle.prefix, RECORDINGS_PREFIX);
         assert_eq!(t.lifecycle.days_parameter, RETENTION_PARAMETER);
         assert_eq!(
-            t.function_env
-                .get("RECORDING_RETENTION_DAYS")
-                .map(String::as_str),
+            t.function_env.get("RECORDING_RETENTION_DAYS").map(String::as_str),
             Some(RETENTION_PARAMETER)
         );
         assert_eq!(

@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::{
-    transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus,
-};
+use crate::model::{transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus};
 use crate::recording::{Link, RecordingState};
 
 #[derive(Debug, Clone, Serialize)]

@@ -43,11 +43,7 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
     require_emulators();
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = Utc::now().timestamp_subsec_nanos();
-    let suffix = format!(
-        "{}-{}-{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    );
+    let suffix = format!("{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
     let config = Config {
         table_name: format!("calls-{suffix}"),
         bucket_name: format!("rec-{suffix}"),
@@ -89,9 +85,7 @@ pub fn get_call_event(tenant: Option<&str>, call_id: &str) -> Value {
     ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}"));
     match tenant {
         Some("") => ev["requestContext"]["authorizer"]["lambda"] = serde_json::json!({}),
-        Some(t) => {
-            ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned())
-        }
+        Some(t) => ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned()),
         None => {
             ev["requestContext"]
                 .as_object_mut()
@@ -114,9 +108,14 @@ pub struct Reply {
 
 /// Sends a request through get-call's entry point.
 pub async fn get_call(app: &App, req: Request) -> Reply {
-    let response = get_call::handle(app, req)
-        .await
-        .expect("the handler answers every request");
+    reply(
+        get_call::handle(app, req)
+            .await
+            .expect("the handler answers every request"),
+    )
+}
+
+fn reply(response: lambda_http::Response<Body>) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let bytes = match response.into_body() {
@@ -126,16 +125,41 @@ pub async fn get_call(app: &App, req: Request) -> Reply {
         _ => Vec::new(),
     };
     let body = serde_json::from_slice(&bytes).expect("every response is JSON");
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// get-call for `call_id` as `tenant`, the way API Gateway delivers it after the authorizer.
 pub async fn fetch(stack: &Stack, tenant: &str, call_id: &str) -> Reply {
     get_call(&stack.app, request(&get_call_event(Some(tenant), call_id))).await
+}
+
+/// Sends a request through get-recording's entry point.
+pub async fn get_recording(app: &App, req: Request) -> Reply {
+    reply(
+        get_recording::handle(app, req)
+            .await
+            .expect("the handler answers every request"),
+    )
+}
+
+/// `events/get-recording.json` for `call_id` as `tenant`, with this query string (`""` for none).
+pub fn get_recording_event(tenant: &str, call_id: &str, query: &[(&str, &str)]) -> Value {
+    let mut ev = event("get-recording.json");
+    ev["pathParameters"]["callId"] = Value::String(call_id.to_owned());
+    ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}/recording"));
+    ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
+    ev["queryStringParameters"] = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    ev["rawQueryString"] = Value::String(
+        query
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
+    ev
 }
 
 /// The body without its request id, for comparing two error responses.
@@ -164,18 +188,10 @@ pub fn assert_contains(expected: &Value, actual: &Value, path: &str, skip: &[&st
             }
         }
         (e, a) if skip.contains(&path) => {
-            assert_eq!(
-                std::mem::discriminant(e),
-                std::mem::discriminant(a),
-                "{path}: type"
-            );
+            assert_eq!(std::mem::discriminant(e), std::mem::discriminant(a), "{path}: type");
         }
         (Value::Number(e), Value::Number(a)) => {
-            assert_eq!(
-                e.is_f64(),
-                a.is_f64(),
-                "{path}: integer vs decimal ({e} vs {a})"
-            );
+            assert_eq!(e.is_f64(), a.is_f64(), "{path}: integer vs decimal ({e} vs {a})");
             assert_eq!(e, a, "{path}");
         }
         (e, a) => assert_eq!(e, a, "{path}"),
@@ -184,8 +200,6 @@ pub fn assert_contains(expected: &Value, actual: &Value, path: &str, skip: &[&st
 
 /// GET over plain HTTP on loopback; the body bytes.
 pub fn http_get(url: &str) -> Vec<u8> {
-    let mut response = ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut response = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     response.body_mut().read_to_vec().expect("body")
 }

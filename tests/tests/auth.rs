@@ -24,12 +24,9 @@ async fn authorize(stack: &Stack, authorization: Option<&str>) -> Value {
         None => headers.remove("authorization"),
     };
     let payload: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_value(ev).unwrap();
-    let response = authorizer::handle(
-        &stack.app.store,
-        LambdaEvent::new(payload, Context::default()),
-    )
-    .await
-    .unwrap();
+    let response = authorizer::handle(&stack.app.store, LambdaEvent::new(payload, Context::default()))
+        .await
+        .unwrap();
     assert!(
         response.is_authorized,
         "the authorizer leaves the verdict to the handler's 401"
@@ -49,8 +46,7 @@ async fn the_authorizer_maps_a_valid_key_to_its_tenant() {
 async fn missing_invalid_and_revoked_keys_get_no_tenant() {
     let stack = stack(NOW).await;
     let key = new_key(&stack, "acme").await;
-    let unknown =
-        apikey::generate(&TenantId::parse("acme").unwrap(), "never stored", at(NOW)).unwrap();
+    let unknown = apikey::generate(&TenantId::parse("acme").unwrap(), "never stored", at(NOW)).unwrap();
     let tampered = format!("{}x", &key.key[..key.key.len() - 1]);
 
     for (what, header) in [
@@ -64,12 +60,7 @@ async fn missing_invalid_and_revoked_keys_get_no_tenant() {
         assert_eq!(ctx.get("tenantId"), None, "{what}");
     }
 
-    assert!(stack
-        .app
-        .store
-        .revoke_key(&key.record.key_id, at(NOW))
-        .await
-        .unwrap());
+    assert!(stack.app.store.revoke_key(&key.record.key_id, at(NOW)).await.unwrap());
     let ctx = authorize(&stack, Some(&format!("Bearer {}", key.key))).await;
     assert_eq!(ctx.get("tenantId"), None, "revoked");
 }
@@ -86,10 +77,7 @@ async fn get_call_answers_401_when_the_authorizer_found_no_tenant() {
         assert_eq!(reply.status, 401);
         assert_eq!(reply.body["success"], false);
         assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED");
-        assert!(!reply.body["error"]["requestId"]
-            .as_str()
-            .unwrap()
-            .is_empty());
+        assert!(!reply.body["error"]["requestId"].as_str().unwrap().is_empty());
     }
 }
 
@@ -100,10 +88,7 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
     stack
         .app
         .store
-        .put_call(
-            &t,
-            CallRecord::from_api_json(&t, &seed_000()["data"]).unwrap(),
-        )
+        .put_call(&t, CallRecord::from_api_json(&t, &seed_000()["data"]).unwrap())
         .await
         .unwrap();
     let key = new_key(&stack, "acme").await;
@@ -126,12 +111,9 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
         200
     );
     assert_eq!(
-        get_call(
-            &stack.app,
-            with_header(Some(format!("Bearer {}", other.key)))
-        )
-        .await
-        .status,
+        get_call(&stack.app, with_header(Some(format!("Bearer {}", other.key))))
+            .await
+            .status,
         404
     );
     for h in [None, Some("Bearer nope".to_owned()), Some(key.key.clone())] {
@@ -139,12 +121,7 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
         assert_eq!(reply.status, 401, "{h:?}");
         assert_eq!(reply.body["error"]["code"], "UNAUTHORIZED");
     }
-    stack
-        .app
-        .store
-        .revoke_key(&key.record.key_id, at(NOW))
-        .await
-        .unwrap();
+    stack.app.store.revoke_key(&key.record.key_id, at(NOW)).await.unwrap();
     assert_eq!(
         get_call(&stack.app, with_header(Some(format!("Bearer {}", key.key))))
             .await
@@ -157,12 +134,7 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
 async fn keys_are_listed_per_tenant_newest_first_and_revocation_is_recorded() {
     let stack = stack(NOW).await;
     let first = new_key(&stack, "acme").await;
-    let mut second = apikey::generate(
-        &TenantId::parse("acme").unwrap(),
-        "second",
-        at("2025-01-15T12:00:00Z"),
-    )
-    .unwrap();
+    let mut second = apikey::generate(&TenantId::parse("acme").unwrap(), "second", at("2025-01-15T12:00:00Z")).unwrap();
     second.record.label = "second".into();
     stack.app.store.put_key(&second.record).await.unwrap();
     new_key(&stack, "globex").await;
@@ -174,12 +146,7 @@ async fn keys_are_listed_per_tenant_newest_first_and_revocation_is_recorded() {
         .await
         .unwrap());
     assert!(
-        !stack
-            .app
-            .store
-            .revoke_key("000000000000", at(NOW))
-            .await
-            .unwrap(),
+        !stack.app.store.revoke_key("000000000000", at(NOW)).await.unwrap(),
         "no such key"
     );
 
@@ -195,7 +162,5 @@ async fn keys_are_listed_per_tenant_newest_first_and_revocation_is_recorded() {
     );
     assert_eq!(keys[1].revoked_at, Some(at("2025-01-16T00:00:00Z")));
     assert_eq!(keys[0].revoked_at, None);
-    assert!(keys
-        .iter()
-        .all(|k| !k.key_hash.is_empty() && k.tenant_id == "acme"));
+    assert!(keys.iter().all(|k| !k.key_hash.is_empty() && k.tenant_id == "acme"));
 }

@@ -15,12 +15,7 @@ fn tenant(t: &str) -> TenantId {
 
 async fn store_seed_000(stack: &Stack, t: &str) -> CallRecord {
     let record = CallRecord::from_api_json(&tenant(t), &seed_000()["data"]).unwrap();
-    stack
-        .app
-        .store
-        .put_call(&tenant(t), record.clone())
-        .await
-        .unwrap();
+    stack.app.store.put_call(&tenant(t), record.clone()).await.unwrap();
     record
 }
 
@@ -138,18 +133,9 @@ async fn a_two_hour_call_over_400_kb_round_trips_intact() {
     assert_eq!(reply.status, 200);
     let data = &reply.body["data"];
     assert_eq!(data["messagesCount"], call.content.messages.len());
-    assert_eq!(
-        data["messages"],
-        serde_json::to_value(&call.content.messages).unwrap()
-    );
-    assert_eq!(
-        data["events"],
-        serde_json::to_value(&call.content.events).unwrap()
-    );
-    assert_eq!(
-        data["latency"],
-        serde_json::to_value(&call.content.latency).unwrap()
-    );
+    assert_eq!(data["messages"], serde_json::to_value(&call.content.messages).unwrap());
+    assert_eq!(data["events"], serde_json::to_value(&call.content.events).unwrap());
+    assert_eq!(data["latency"], serde_json::to_value(&call.content.latency).unwrap());
 }
 
 #[tokio::test]
@@ -163,14 +149,7 @@ async fn rewriting_a_call_replaces_its_content_and_leaves_no_stale_parts() {
         .store
         .put_call(
             &t,
-            gen.call(
-                &t,
-                "c",
-                CallStatus::Completed,
-                Direction::Inbound,
-                start,
-                1500,
-            ),
+            gen.call(&t, "c", CallStatus::Completed, Direction::Inbound, start, 1500),
         )
         .await
         .unwrap();
@@ -205,10 +184,7 @@ async fn another_tenants_call_is_a_404_identical_to_a_missing_one() {
     assert_eq!(missing.status, 404);
     assert_eq!(foreign.body["error"]["code"], "NOT_FOUND");
     assert_eq!(foreign.body["error"]["message"], "Call not found");
-    assert_eq!(
-        without_request_id(foreign.body),
-        without_request_id(missing.body)
-    );
+    assert_eq!(without_request_id(foreign.body), without_request_id(missing.body));
     assert_eq!(foreign.headers, missing.headers);
 }
 
@@ -255,20 +231,10 @@ async fn the_presigned_url_expires_within_an_hour_and_points_at_the_recording() 
     let q: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
     let ttl: u64 = q["X-Amz-Expires"].parse().unwrap();
     assert!(ttl <= 3600 && ttl > 0, "X-Amz-Expires={ttl}");
-    assert_eq!(
-        q["X-Amz-Date"], "20250115T110000Z",
-        "signed at the clock's now"
-    );
-    assert_eq!(
-        link.path(),
-        format!("/{}/{key}", stack.app.recordings.bucket())
-    );
+    assert_eq!(q["X-Amz-Date"], "20250115T110000Z", "signed at the clock's now");
+    assert_eq!(link.path(), format!("/{}/{key}", stack.app.recordings.bucket()));
     assert_eq!(data["recordingUrlExpiresAt"], "2025-01-15T12:00:00Z");
-    assert_eq!(
-        http_get(link.as_str()),
-        audio,
-        "the link fetches the call's recording"
-    );
+    assert_eq!(http_get(link.as_str()), audio, "the link fetches the call's recording");
 }
 
 #[tokio::test]

@@ -23,19 +23,20 @@ async fn the_table_created_from_the_template_has_the_layouts_keys_and_indexes() 
         .iter()
         .map(|k| (k.attribute_name(), k.key_type()))
         .collect();
-    assert_eq!(
-        keys,
-        [(layout::PK, &KeyType::Hash), (layout::SK, &KeyType::Range)]
-    );
+    assert_eq!(keys, [(layout::PK, &KeyType::Hash), (layout::SK, &KeyType::Range)]);
     let gsis = table.global_secondary_indexes();
-    assert_eq!(gsis.len(), 1);
-    assert_eq!(gsis[0].index_name(), Some(layout::GSI1));
-    let gsi_keys: Vec<&str> = gsis[0]
-        .key_schema()
-        .iter()
-        .map(|k| k.attribute_name())
-        .collect();
-    assert_eq!(gsi_keys, [layout::GSI1_PK, layout::GSI1_SK]);
+    assert_eq!(gsis.len(), 2);
+    for (name, pk, sk) in [
+        (layout::GSI1, layout::GSI1_PK, layout::GSI1_SK),
+        (layout::GSI2, layout::GSI2_PK, layout::GSI2_SK),
+    ] {
+        let gsi = gsis
+            .iter()
+            .find(|g| g.index_name() == Some(name))
+            .unwrap_or_else(|| panic!("{name}"));
+        let keys: Vec<&str> = gsi.key_schema().iter().map(|k| k.attribute_name()).collect();
+        assert_eq!(keys, [pk, sk], "{name}");
+    }
 }
 
 #[tokio::test]
@@ -55,8 +56,5 @@ async fn the_bucket_expires_recordings_after_the_retention() {
         rule.expiration().and_then(|e| e.days()),
         Some(stack.app.config.retention.in_days() as i32)
     );
-    assert_eq!(
-        rule.filter().and_then(|f| f.prefix()),
-        Some(RECORDINGS_PREFIX)
-    );
+    assert_eq!(rule.filter().and_then(|f| f.prefix()), Some(RECORDINGS_PREFIX));
 }

@@ -5,9 +5,7 @@
 //! API answers a denial with a bare 403 `{"message":"Forbidden"}`, which no client of this API expects.)
 //! Handlers accept a tenant from this context only.
 
-use aws_lambda_events::apigw::{
-    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
-};
+use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use callrecords::apikey;
 use callrecords::http::TENANT_CONTEXT_KEY;
 use callrecords::store::DynamoStore;
@@ -18,11 +16,7 @@ pub async fn handle(
     keys: &DynamoStore,
     event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>,
 ) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse<Value>, Error> {
-    let header = event
-        .payload
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
+    let header = event.payload.headers.get("authorization").and_then(|v| v.to_str().ok());
     let tenant = match header.and_then(apikey::bearer) {
         // A store failure is an error, not a verdict: API Gateway then answers 500 and the caller retries.
         Some(key) => keys.authenticate(key).await?,

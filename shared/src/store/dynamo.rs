@@ -25,6 +25,7 @@ use crate::apikey::{self, ApiKeyRecord};
 use crate::error::StoreError;
 use crate::ids::{CallId, TenantId};
 use crate::model::{CallContent, CallRecord, CallSummary, StoredRecording};
+use crate::recording;
 
 /// Largest compressed content part. Leaves room under the 400 KB item limit for the keys.
 pub const PART_BYTES: usize = 350 * 1024;
@@ -47,6 +48,11 @@ struct SummaryItem {
     recording: Option<StoredRecording>,
     content_version: String,
     content_parts: u32,
+    /// Live-recordings index keys (see the layout); absent once the recording is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi2sk: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,10 +92,7 @@ where
         SdkError::ServiceError(e) => e.err().code().is_some_and(|c| retryable_codes.contains(&c)),
         _ => false,
     };
-    let text = format!(
-        "{op}: {}",
-        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
-    );
+    let text = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&err));
     if unavailable {
         StoreError::Unavailable(text)
     } else {
@@ -102,8 +105,7 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 fn compress(content: &CallContent) -> Result<Vec<u8>, StoreError> {
-    let json = serde_json::to_vec(content)
-        .map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
+    let json = serde_json::to_vec(content).map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
     let mut enc = DeflateEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
     enc.write_all(&json)
         .and_then(|_| enc.finish())
@@ -147,11 +149,7 @@ impl DynamoStore {
 
     /// Reads a whole call: one Query on the call's partition (more pages only for calls over 1 MB stored).
     /// `None` when the tenant has no such call.
-    pub async fn get_call(
-        &self,
-        tenant: &TenantId,
-        id: &CallId,
-    ) -> Result<Option<CallRecord>, StoreError> {
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<Option<CallRecord>, StoreError> {
         // A read racing a rewrite of the same call may see a summary whose parts were not yet visible; read
         // again rather than serve a mixture.
         for _ in 0..3 {
@@ -167,19 +165,13 @@ impl DynamoStore {
     }
 
     async fn read_call(&self, tenant: &TenantId, id: &CallId) -> Result<Fetched, StoreError> {
-        let items = self
-            .query_partition(&layout::call_pk(tenant, id), None)
-            .await?;
+        let items = self.query_partition(&layout::call_pk(tenant, id), None).await?;
         let mut summary: Option<SummaryItem> = None;
         let mut parts: Vec<(String, u32, Vec<u8>)> = Vec::new();
         for item in items {
             let sk = match item.get(layout::SK) {
                 Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => {
-                    return Err(StoreError::Failed(format!(
-                        "call {id}: item without sort key"
-                    )))
-                }
+                _ => return Err(StoreError::Failed(format!("call {id}: item without sort key"))),
             };
             if sk == layout::SUMMARY_SK {
                 summary = Some(
@@ -189,11 +181,7 @@ impl DynamoStore {
             } else if let Some((version, index)) = layout::parse_part_sk(&sk) {
                 let data = match item.get(layout::PART_DATA) {
                     Some(AttributeValue::B(blob)) => blob.clone().into_inner(),
-                    _ => {
-                        return Err(StoreError::Failed(format!(
-                            "call {id}: part {sk} without data"
-                        )))
-                    }
+                    _ => return Err(StoreError::Failed(format!("call {id}: part {sk} without data"))),
                 };
                 parts.push((version.to_owned(), index, data));
             }
@@ -207,8 +195,8 @@ impl DynamoStore {
             .map(|(_, i, d)| (i, d))
             .collect();
         mine.sort_by_key(|(i, _)| *i);
-        let complete = mine.len() == summary.content_parts as usize
-            && mine.iter().enumerate().all(|(n, (i, _))| *i as usize == n);
+        let complete =
+            mine.len() == summary.content_parts as usize && mine.iter().enumerate().all(|(n, (i, _))| *i as usize == n);
         if !complete {
             return Ok(Fetched::Torn);
         }
@@ -225,11 +213,7 @@ impl DynamoStore {
     }
 
     /// All items of a partition, following pages; `projection` limits the attributes returned.
-    async fn query_partition(
-        &self,
-        pk: &str,
-        projection: Option<&str>,
-    ) -> Result<Vec<Item>, StoreError> {
+    async fn query_partition(&self, pk: &str, projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -256,8 +240,7 @@ impl DynamoStore {
     /// Writes a whole call (creating or replacing it). See the module docs for the write order.
     pub async fn put_call(&self, tenant: &TenantId, record: CallRecord) -> Result<(), StoreError> {
         let record = record.normalised();
-        let id =
-            CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let pk = layout::call_pk(tenant, &id);
         let version = new_version()?;
         let bytes = if is_empty(&record.content) {
@@ -272,9 +255,7 @@ impl DynamoStore {
             .await?
             .into_iter()
             .filter_map(|item| match item.get(layout::SK) {
-                Some(AttributeValue::S(sk)) if layout::parse_part_sk(sk).is_some() => {
-                    Some(sk.clone())
-                }
+                Some(AttributeValue::S(sk)) if layout::parse_part_sk(sk).is_some() => Some(sk.clone()),
                 _ => None,
             })
             .collect();
@@ -282,27 +263,25 @@ impl DynamoStore {
         let puts = parts.iter().enumerate().map(|(i, data)| {
             let item = HashMap::from([
                 (layout::PK.to_owned(), s(&pk)),
-                (
-                    layout::SK.to_owned(),
-                    s(layout::part_sk(&version, i as u32)),
-                ),
-                (
-                    layout::PART_DATA.to_owned(),
-                    AttributeValue::B(Blob::new(*data)),
-                ),
+                (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
+                (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(*data))),
             ]);
             WriteRequest::builder()
-                .put_request(
-                    PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .expect("item set"),
-                )
+                .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
                 .build()
         });
         self.batch_write(puts.collect()).await?;
 
+        let (gsi2pk, gsi2sk) = match record.recording.as_ref().filter(|r| recording::is_live(r)) {
+            Some(rec) => {
+                let (p, s) = layout::recording_index_keys(tenant, &id, recording::made_at(&record.summary, rec));
+                (Some(p), Some(s))
+            }
+            None => (None, None),
+        };
         let summary = SummaryItem {
+            gsi2pk,
+            gsi2sk,
             pk: pk.clone(),
             sk: layout::SUMMARY_SK.to_owned(),
             tenant_id: tenant.as_str().to_owned(),
@@ -311,8 +290,8 @@ impl DynamoStore {
             content_version: version,
             content_parts: parts.len() as u32,
         };
-        let item: Item = serde_dynamo::to_item(&summary)
-            .map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
+        let item: Item =
+            serde_dynamo::to_item(&summary).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -322,17 +301,9 @@ impl DynamoStore {
             .map_err(|e| classify("PutItem", e))?;
 
         let deletes = old_parts.into_iter().map(|sk| {
-            let key = HashMap::from([
-                (layout::PK.to_owned(), s(&pk)),
-                (layout::SK.to_owned(), s(sk)),
-            ]);
+            let key = HashMap::from([(layout::PK.to_owned(), s(&pk)), (layout::SK.to_owned(), s(sk))]);
             WriteRequest::builder()
-                .delete_request(
-                    DeleteRequest::builder()
-                        .set_key(Some(key))
-                        .build()
-                        .expect("key set"),
-                )
+                .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set"))
                 .build()
         });
         self.batch_write(deletes.collect()).await
@@ -369,24 +340,110 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// A call's summary and recording without its content: one GetItem.
+    pub async fn get_summary(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+    ) -> Result<Option<(CallSummary, Option<StoredRecording>)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(layout::PK, s(layout::call_pk(tenant, id)))
+            .key(layout::SK, s(layout::SUMMARY_SK))
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let item: SummaryItem =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?;
+        Ok(Some((item.summary, item.recording)))
+    }
+
+    /// One page of the live recordings in `shard` made before `made_before` (a `gsi2sk` bound), oldest first.
+    pub async fn due_recordings(
+        &self,
+        shard: u32,
+        made_before: &str,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<DuePage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(layout::GSI2)
+            .key_condition_expression("#p = :p AND #s < :before")
+            .expression_attribute_names("#p", layout::GSI2_PK)
+            .expression_attribute_names("#s", layout::GSI2_SK)
+            .expression_attribute_values(":p", s(layout::recording_shard_pk(shard)))
+            .expression_attribute_values(":before", s(made_before))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let mut due = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let row: DueItem =
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("due recording: {e}")))?;
+            let made_at = layout::parse_recording_time(&row.gsi2sk)
+                .ok_or_else(|| StoreError::Failed(format!("bad gsi2sk {}", row.gsi2sk)))?;
+            due.push(DueRecording {
+                pk: row.pk,
+                index_sk: row.gsi2sk,
+                made_at,
+                object_key: row.recording.and_then(|r| r.key),
+            });
+        }
+        Ok(DuePage {
+            due,
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// Marks a due recording expired, touching nothing of the call but its recording status and its place in
+    /// the live-recordings index. Conditional on the call still holding that same recording: `false` when it
+    /// does not (another run marked it first, or the call was rewritten since).
+    pub async fn mark_recording_expired(&self, due: &DueRecording) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(layout::PK, s(&due.pk))
+            .key(layout::SK, s(layout::SUMMARY_SK))
+            .update_expression("SET #rec.#status = :expired REMOVE #gp, #gs")
+            .condition_expression("#gs = :sk")
+            .expression_attribute_names("#rec", "recording")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#gp", layout::GSI2_PK)
+            .expression_attribute_names("#gs", layout::GSI2_SK)
+            .expression_attribute_values(":expired", s("expired"))
+            .expression_attribute_values(":sk", s(&due.index_sk))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
     pub async fn put_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let tenant =
-            TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let tenant = TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let item = KeyItem {
             pk: layout::key_pk(&record.key_id),
             sk: layout::key_sk().to_owned(),
             gsi1pk: layout::tenant_keys_gsi1pk(&tenant),
             gsi1sk: format!(
                 "{}#{}",
-                record
-                    .created_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 record.key_id
             ),
             record: record.clone(),
         };
-        let item: Item = serde_dynamo::to_item(&item)
-            .map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
+        let item: Item = serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -414,8 +471,8 @@ impl DynamoStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        let item: KeyItem = serde_dynamo::from_item(item)
-            .map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+        let item: KeyItem =
+            serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
         Ok(Some(item.record))
     }
 
@@ -441,17 +498,12 @@ impl DynamoStore {
             .update_expression("SET revokedAt = if_not_exists(revokedAt, :now)")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", layout::PK)
-            .expression_attribute_values(
-                ":now",
-                s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-            )
+            .expression_attribute_values(":now", s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
             Err(e) => Err(classify("UpdateItem", e)),
         }
     }
@@ -475,8 +527,8 @@ impl DynamoStore {
                 .await
                 .map_err(|e| classify("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let item: KeyItem = serde_dynamo::from_item(item)
-                    .map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
+                let item: KeyItem =
+                    serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
                 records.push(item.record);
             }
             match out.last_evaluated_key {
@@ -485,6 +537,33 @@ impl DynamoStore {
             }
         }
     }
+}
+
+/// A row of the live-recordings index, as projected (keys plus `recording`).
+#[derive(Debug, Deserialize)]
+struct DueItem {
+    pk: String,
+    gsi2sk: String,
+    #[serde(default)]
+    recording: Option<StoredRecording>,
+}
+
+/// A recording whose retention has ended, as the expiry job sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueRecording {
+    /// The call's partition key.
+    pub pk: String,
+    /// Its live-recordings index sort key, which also pins the recording for the conditional update.
+    pub index_sk: String,
+    /// When the recording was made (rounded up to the second).
+    pub made_at: DateTime<Utc>,
+    pub object_key: Option<String>,
+}
+
+pub struct DuePage {
+    pub due: Vec<DueRecording>,
+    /// Where the next page starts; `None` at the end of the shard.
+    pub next: Option<HashMap<String, AttributeValue>>,
 }
 
 enum Fetched {

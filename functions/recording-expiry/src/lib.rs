@@ -1,0 +1,122 @@
+//! The scheduled recording-expiry job (lambda_runtime). Takes EventBridge's scheduled event, or a manual
+//! invoke `{"dryRun": true, "limit": 100}` (both optional), runs one sweep, logs one summary line and
+//! returns the report. See `callrecords::expiry` for what a sweep guarantees.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use callrecords::expiry::{self, SweepOptions, SweepReport, DEADLINE_MARGIN};
+use callrecords::App;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::Value;
+
+/// What a manual invoke may ask for. A scheduled event has neither field (its `detail` is `{}`).
+#[derive(Debug, Default)]
+struct Request {
+    dry_run: bool,
+    limit: Option<u64>,
+}
+
+fn request(payload: &Value) -> Result<Request, Error> {
+    let parse = |v: &Value| -> Result<Request, Error> {
+        Ok(Request {
+            dry_run: match v.get("dryRun") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err("dryRun must be true or false".into()),
+            },
+            limit: match v.get("limit") {
+                None | Some(Value::Null) => None,
+                Some(l) => Some(
+                    l.as_u64()
+                        .filter(|n| *n > 0)
+                        .ok_or("limit must be a whole number above 0")?,
+                ),
+            },
+        })
+    };
+    match payload.get("detail") {
+        Some(detail @ Value::Object(_)) if payload.get("source").is_some() => parse(detail),
+        _ => parse(payload),
+    }
+}
+
+/// When this invocation must stop taking work: the Lambda deadline less a margin.
+fn stop_at(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport, Error> {
+    let req = request(&event.payload)?;
+    let options = SweepOptions {
+        dry_run: req.dry_run,
+        limit: req.limit,
+        ..SweepOptions::until(stop_at(event.context.deadline))
+    };
+    let report = expiry::sweep(
+        &app.store,
+        &app.recordings,
+        app.config.retention,
+        app.clock.now(),
+        &options,
+    )
+    .await;
+    tracing::info!(
+        found = report.found,
+        deleted = report.deleted,
+        marked = report.marked,
+        already_expired = report.already_expired,
+        failed = report.failed,
+        query_errors = report.query_errors,
+        dry_run = report.dry_run,
+        complete = report.complete,
+        "recording-expiry summary"
+    );
+    // A run that could read nothing made no progress: fail it, so the schedule's retry policy (and, in the
+    // end, the dead-letter queue) see it. Failures of single recordings are left to the next hourly run.
+    if report.query_errors > 0 && report.found == 0 {
+        return Err(format!(
+            "recording-expiry could not read the index ({} pages failed)",
+            report.query_errors
+        )
+        .into());
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_scheduled_event_is_a_full_run() {
+        let ev = json!({"version": "0", "source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+        let r = request(&ev).unwrap();
+        assert!(!r.dry_run);
+        assert_eq!(r.limit, None);
+    }
+
+    #[test]
+    fn a_manual_invoke_may_ask_for_a_dry_run_and_a_limit() {
+        let r = request(&json!({"dryRun": true, "limit": 5})).unwrap();
+        assert!(r.dry_run);
+        assert_eq!(r.limit, Some(5));
+    }
+
+    #[test]
+    fn bad_options_are_refused_not_ignored() {
+        for bad in [
+            json!({"dryRun": "yes"}),
+            json!({"limit": 0}),
+            json!({"limit": -3}),
+            json!({"limit": "ten"}),
+        ] {
+            assert!(request(&bad).is_err(), "{bad}");
+        }
+    }
+}
