@@ -92,7 +92,46 @@ def main():
         except urllib.error.HTTPError as e:
             assert e.code == 401 and json.load(e)["error"]["code"] == "UNAUTHORIZED"
 
+    def get_recording_ok():
+        r = invoke("get-recording", events / "get-recording.json", args.port)
+        assert r["statusCode"] == 200, r
+        b = http_body(r)
+        assert b["data"]["url"].startswith("http://127.0.0.1:") and b["data"]["expiresAt"], b
+
+    def expiry(file, **want):
+        def run():
+            r = invoke("recording-expiry", events / file, args.port)
+            for k, v in want.items():
+                if callable(v):
+                    assert v(r[k]), f"{k}={r[k]} in {r}"
+                else:
+                    assert r[k] == v, f"{k}={r[k]} in {r}"
+        return run
+
+    def router_recording_redirect():
+        url = f"http://127.0.0.1:{args.port}/api/v1/calls/call_123/recording"
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a, **k):
+                return None
+
+        try:
+            urllib.request.build_opener(NoRedirect).open(req, timeout=120)
+            raise AssertionError("expected a redirect")
+        except urllib.error.HTTPError as e:
+            assert e.code == 302 and e.headers["Location"].startswith("http://127.0.0.1:"), (e.code, dict(e.headers))
+
     check("events/get-call.json -> 200 with seed 000's call", get_call_ok)
+    check("events/get-recording.json -> 200 {url, expiresAt}", get_recording_ok)
+    check("HTTP GET .../recording through the router -> 302 to a fresh link", router_recording_redirect)
+    # The demo has one recording past retention (call_old_recording): a dry run sees it, the scheduled run
+    # removes it, the next run finds nothing.
+    check("events/recording-expiry-dry-run.json -> found, nothing changed",
+          expiry("recording-expiry-dry-run.json", dryRun=True, found=lambda n: n >= 1, deleted=0, marked=0))
+    check("events/recording-expiry.json -> expired and marked",
+          expiry("recording-expiry.json", found=lambda n: n >= 1, marked=lambda n: n >= 1, failed=0, complete=True))
+    check("events/recording-expiry.json again -> nothing left", expiry("recording-expiry.json", found=0, complete=True))
     check("events/get-call-other-tenant.json -> 404 NOT_FOUND", error_case("get-call-other-tenant.json", 404, "NOT_FOUND"))
     check("events/get-call-bad-id.json -> 400 INVALID_PARAMETER callId", error_case("get-call-bad-id.json", 400, "INVALID_PARAMETER", "callId"))
     check("events/get-call-no-tenant.json -> 401 UNAUTHORIZED", error_case("get-call-no-tenant.json", 401, "UNAUTHORIZED"))

@@ -7,6 +7,8 @@
 //! takes only the parts of the version its summary names.
 
 use std::io::{Read, Write};
+
+use futures::StreamExt;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -272,26 +274,14 @@ impl DynamoStore {
         });
         self.batch_write(puts.collect()).await?;
 
-        let (gsi2pk, gsi2sk) = match record.recording.as_ref().filter(|r| recording::is_live(r)) {
-            Some(rec) => {
-                let (p, s) = layout::recording_index_keys(tenant, &id, recording::made_at(&record.summary, rec));
-                (Some(p), Some(s))
-            }
-            None => (None, None),
-        };
-        let summary = SummaryItem {
-            gsi2pk,
-            gsi2sk,
-            pk: pk.clone(),
-            sk: layout::SUMMARY_SK.to_owned(),
-            tenant_id: tenant.as_str().to_owned(),
-            summary: record.summary,
-            recording: record.recording,
-            content_version: version,
-            content_parts: parts.len() as u32,
-        };
-        let item: Item =
-            serde_dynamo::to_item(&summary).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))?;
+        let item = summary_item(
+            tenant,
+            &id,
+            record.summary,
+            record.recording,
+            version,
+            parts.len() as u32,
+        )?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -307,6 +297,40 @@ impl DynamoStore {
                 .build()
         });
         self.batch_write(deletes.collect()).await
+    }
+
+    /// Writes many calls that have no content (summaries only: queued, unanswered or opted-out calls, or
+    /// bulk loads for benchmarks) with BatchWriteItem, `concurrency` batches at a time. Unlike
+    /// [`Self::put_call`] it does not clean up the content of a call it overwrites.
+    pub async fn put_summaries(
+        &self,
+        tenant: &TenantId,
+        records: Vec<CallRecord>,
+        concurrency: usize,
+    ) -> Result<(), StoreError> {
+        let mut requests = Vec::with_capacity(records.len());
+        for record in records {
+            let record = record.normalised();
+            if !is_empty(&record.content) {
+                return Err(StoreError::Failed(format!(
+                    "call {} has content: use put_call",
+                    record.summary.id
+                )));
+            }
+            let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
+            let item = summary_item(tenant, &id, record.summary, record.recording, "0".into(), 0)?;
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
+                    .build(),
+            );
+        }
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(requests.chunks(BATCH))
+            .map(|group| self.batch_write(group.to_vec()))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect()
     }
 
     /// BatchWriteItem in groups of 25, retrying unprocessed items with backoff.
@@ -564,6 +588,36 @@ pub struct DuePage {
     pub due: Vec<DueRecording>,
     /// Where the next page starts; `None` at the end of the shard.
     pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+/// The summary item of a call, with its live-recordings index keys when its recording is live.
+fn summary_item(
+    tenant: &TenantId,
+    id: &CallId,
+    summary: CallSummary,
+    recording: Option<StoredRecording>,
+    content_version: String,
+    content_parts: u32,
+) -> Result<Item, StoreError> {
+    let (gsi2pk, gsi2sk) = match recording.as_ref().filter(|r| recording::is_live(r)) {
+        Some(rec) => {
+            let (p, s) = layout::recording_index_keys(tenant, id, recording::made_at(&summary, rec));
+            (Some(p), Some(s))
+        }
+        None => (None, None),
+    };
+    let item = SummaryItem {
+        pk: layout::call_pk(tenant, id),
+        sk: layout::SUMMARY_SK.to_owned(),
+        tenant_id: tenant.as_str().to_owned(),
+        summary,
+        recording,
+        content_version,
+        content_parts,
+        gsi2pk,
+        gsi2sk,
+    };
+    serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))
 }
 
 enum Fetched {
