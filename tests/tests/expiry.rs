@@ -4,7 +4,6 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
-use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -40,17 +39,7 @@ async fn call_with_recording(stack: &Stack, id: &str, days_later: i64) -> CallRe
     let t = acme();
     let key = callrecords::recording::object_key(&t, &CallId::parse(id).unwrap(), record.summary.created_at, "m4a");
     record.recording.as_mut().unwrap().key = Some(key.clone());
-    stack
-        .app
-        .recordings
-        .client()
-        .put_object()
-        .bucket(stack.app.recordings.bucket())
-        .key(&key)
-        .body(ByteStream::from_static(b"audio"))
-        .send()
-        .await
-        .unwrap();
+    put_object(stack, &key, b"audio").await;
     stack.app.store.put_call(&t, record.clone()).await.unwrap();
     record
 }

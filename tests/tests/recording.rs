@@ -3,7 +3,6 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-use aws_sdk_s3::primitives::ByteStream;
 use callrecords::model::CallRecord;
 use callrecords::recording::S3Recordings;
 use callrecords::TenantId;
@@ -22,17 +21,7 @@ async fn seed_call(stack: &Stack, id: &str, with_recording: bool) -> Option<Stri
     let record = CallRecord::from_api_json(&t, &value).unwrap();
     let key = record.recording.as_ref().and_then(|r| r.key.clone());
     if let Some(key) = &key {
-        stack
-            .app
-            .recordings
-            .client()
-            .put_object()
-            .bucket(stack.app.recordings.bucket())
-            .key(key)
-            .body(ByteStream::from_static(b"the recording"))
-            .send()
-            .await
-            .unwrap();
+        put_object(stack, key, b"the recording").await;
     }
     stack.app.store.put_call(&t, record).await.unwrap();
     key

@@ -76,7 +76,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut records = Vec::with_capacity(total);
         for i in 0..total {
             let record = if i < due {
-                call(&tenant, &base, i, now - chrono::Duration::days(31 + (i % 20) as i64), true)
+                call(
+                    &tenant,
+                    &base,
+                    i,
+                    now - chrono::Duration::days(31 + (i % 20) as i64),
+                    true,
+                )
             } else if i % 2 == 0 {
                 call(&tenant, &base, i, now - chrono::Duration::days((i % 29) as i64), true)
             } else {
@@ -84,7 +90,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             records.push(record);
         }
-        let keys: Vec<String> = records[..due].iter().filter_map(|r| r.recording.as_ref()?.key.clone()).collect();
+        let keys: Vec<String> = records[..due]
+            .iter()
+            .filter_map(|r| r.recording.as_ref()?.key.clone())
+            .collect();
         let uploads = futures::stream::iter(keys)
             .map(|key| {
                 app.recordings
