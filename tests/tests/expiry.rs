@@ -349,3 +349,31 @@ async fn a_recording_made_at_a_fraction_of_a_second_is_never_removed_early() {
     let on_time = sweep_at(&stack, &stack.app.recordings, "2025-02-14T10:35:31Z", &options()).await;
     assert_eq!(on_time.marked, 1);
 }
+
+#[tokio::test]
+async fn an_invocation_already_at_its_deadline_takes_no_work() {
+    let stack = stack(RETENTION_ENDS).await;
+    let call = call_with_recording(&stack, "c1", -1).await;
+    let mut ctx = Context::default();
+    ctx.deadline = Utc::now().timestamp_millis() as u64;
+
+    let report = recording_expiry::handle(&stack.app, LambdaEvent::new(event("recording-expiry.json"), ctx))
+        .await
+        .unwrap();
+
+    assert_eq!((report.found, report.complete), (0, false));
+    assert!(object_exists(&stack, &call).await, "left for the next run");
+    assert_eq!(scheduled_run(&stack).await.marked, 1);
+}
+
+#[tokio::test]
+async fn a_run_that_cannot_read_the_index_fails_so_the_schedule_retries_it() {
+    let mut stack = stack(RETENTION_ENDS).await;
+    stack.app.store = callrecords::store::DynamoStore::new(stack.app.store.client().clone(), "no-such-table");
+    let mut ctx = Context::default();
+    ctx.deadline = (Utc::now().timestamp_millis() + 60_000) as u64;
+
+    let result = recording_expiry::handle(&stack.app, LambdaEvent::new(event("recording-expiry.json"), ctx)).await;
+
+    assert!(result.is_err());
+}

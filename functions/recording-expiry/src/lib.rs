@@ -40,14 +40,23 @@ fn request(payload: &Value) -> Result<Request, Error> {
     }
 }
 
-/// When this invocation must stop taking work: the Lambda deadline less a margin.
+/// When this invocation must stop taking work: the Lambda deadline less a margin for the work in flight,
+/// [`DEADLINE_MARGIN`] or a fifth of the time given, whichever is less (a short invocation still works).
+///
+/// AWS sends the deadline as milliseconds since the epoch; cargo-lambda's local runtime sends the time
+/// budget itself (`600000`). A value before 2001 cannot be a deadline, so it is read as a budget.
 fn stop_at(deadline_ms: u64) -> Instant {
+    const EPOCH_2001_MS: u64 = 978_307_200_000;
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    let left = if deadline_ms < EPOCH_2001_MS {
+        Duration::from_millis(deadline_ms)
+    } else {
+        Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    };
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN.min(left / 5))
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport, Error> {
@@ -57,6 +66,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport,
         limit: req.limit,
         ..SweepOptions::until(stop_at(event.context.deadline))
     };
+    let budget_ms = options.stop_at.saturating_duration_since(Instant::now()).as_millis() as u64;
     let report = expiry::sweep(
         &app.store,
         &app.recordings,
@@ -66,6 +76,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport,
     )
     .await;
     tracing::info!(
+        budget_ms,
+        deadline_ms = event.context.deadline,
         found = report.found,
         deleted = report.deleted,
         marked = report.marked,
@@ -106,6 +118,34 @@ mod tests {
         let r = request(&json!({"dryRun": true, "limit": 5})).unwrap();
         assert!(r.dry_run);
         assert_eq!(r.limit, Some(5));
+    }
+
+    fn ms_from_now(ms: i64) -> u64 {
+        (SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64 + ms) as u64
+    }
+
+    #[test]
+    fn a_long_invocation_keeps_ten_seconds_and_a_short_one_a_fifth() {
+        let long = stop_at(ms_from_now(300_000)).duration_since(Instant::now());
+        assert!(
+            long <= Duration::from_secs(290) && long > Duration::from_secs(289),
+            "{long:?}"
+        );
+        let short = stop_at(ms_from_now(3_000)).duration_since(Instant::now());
+        assert!(
+            short <= Duration::from_millis(2_400) && short > Duration::from_millis(2_300),
+            "{short:?}"
+        );
+        assert!(stop_at(ms_from_now(-1_000)) <= Instant::now());
+    }
+
+    #[test]
+    fn a_budget_instead_of_a_deadline_is_read_as_a_budget() {
+        let left = stop_at(600_000).duration_since(Instant::now());
+        assert!(
+            left <= Duration::from_secs(590) && left > Duration::from_secs(589),
+            "{left:?}"
+        );
     }
 
     #[test]
