@@ -1,6 +1,5 @@
 //! get-call through its Lambda entry point, against DynamoDB Local and the S3 emulator.
 
-use aws_sdk_s3::primitives::ByteStream;
 use callrecords::model::{CallRecord, CallStatus, Direction};
 use callrecords::synth::Generator;
 use callrecords::TenantId;
@@ -212,18 +211,8 @@ async fn the_presigned_url_expires_within_an_hour_and_points_at_the_recording() 
     let stack = stack(SEED_NOW).await;
     let record = store_seed_000(&stack, "user_123").await;
     let key = record.recording.unwrap().key.unwrap();
-    let audio = b"not really m4a, but these exact bytes".to_vec();
-    stack
-        .app
-        .recordings
-        .client()
-        .put_object()
-        .bucket(stack.app.recordings.bucket())
-        .key(&key)
-        .body(ByteStream::from(audio.clone()))
-        .send()
-        .await
-        .unwrap();
+    let audio: &[u8] = b"not really m4a, but these exact bytes";
+    put_object(&stack, &key, audio).await;
 
     let data = fetch(&stack, "user_123", "call_123").await.body["data"].clone();
 
