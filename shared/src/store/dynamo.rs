@@ -12,6 +12,7 @@ use futures::StreamExt;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -216,27 +217,27 @@ impl DynamoStore {
 
     /// All items of a partition, following pages; `projection` limits the attributes returned.
     async fn query_partition(&self, pk: &str, projection: Option<&str>) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", layout::PK)
-                .expression_attribute_values(":pk", s(pk))
-                .set_exclusive_start_key(start.take());
-            if let Some(p) = projection {
-                q = q.projection_expression(p);
-            }
-            let out = q.send().await.map_err(|e| classify("Query", e))?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        all_pages(
+            self.query_key(None, layout::PK, pk, None)
+                .set_projection_expression(projection.map(str::to_owned)),
+        )
+        .await
+    }
+
+    /// A Query on `pk_attr = pk` (a key of the table, or of `index`), and `sort` on the sort key when given
+    /// (written with `#s`, named by the caller).
+    fn query_key(&self, index: Option<&str>, pk_attr: &str, pk: &str, sort: Option<&str>) -> QueryFluentBuilder {
+        let condition = match sort {
+            Some(sort) => format!("#p = :p AND {sort}"),
+            None => "#p = :p".to_owned(),
+        };
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(condition)
+            .expression_attribute_names("#p", pk_attr)
+            .expression_attribute_values(":p", s(pk))
     }
 
     /// Writes a whole call (creating or replacing it). See the module docs for the write order.
@@ -394,14 +395,13 @@ impl DynamoStore {
         limit: i32,
     ) -> Result<DuePage, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(layout::GSI2)
-            .key_condition_expression("#p = :p AND #s < :before")
-            .expression_attribute_names("#p", layout::GSI2_PK)
+            .query_key(
+                Some(layout::GSI2),
+                layout::GSI2_PK,
+                &layout::recording_shard_pk(shard),
+                Some("#s < :before"),
+            )
             .expression_attribute_names("#s", layout::GSI2_SK)
-            .expression_attribute_values(":p", s(layout::recording_shard_pk(shard)))
             .expression_attribute_values(":before", s(made_before))
             .set_exclusive_start_key(start)
             .limit(limit)
@@ -534,32 +534,23 @@ impl DynamoStore {
 
     /// A tenant's keys, newest first.
     pub async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(layout::GSI1)
-                .key_condition_expression("#p = :p")
-                .expression_attribute_names("#p", layout::GSI1_PK)
-                .expression_attribute_values(":p", s(layout::tenant_keys_gsi1pk(tenant)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query", e))?;
-            for item in out.items.unwrap_or_default() {
+        let query = self
+            .query_key(
+                Some(layout::GSI1),
+                layout::GSI1_PK,
+                &layout::tenant_keys_gsi1pk(tenant),
+                None,
+            )
+            .scan_index_forward(false);
+        all_pages(query)
+            .await?
+            .into_iter()
+            .map(|item| {
                 let item: KeyItem =
                     serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("decode key: {e}")))?;
-                records.push(item.record);
-            }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(records),
-            }
-        }
+                Ok(item.record)
+            })
+            .collect()
     }
 }
 
@@ -588,6 +579,25 @@ pub struct DuePage {
     pub due: Vec<DueRecording>,
     /// Where the next page starts; `None` at the end of the shard.
     pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+/// Every item a Query returns, following its pages.
+async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let out = query
+            .clone()
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return Ok(items),
+        }
+    }
 }
 
 /// The summary item of a call, with its live-recordings index keys when its recording is live.
