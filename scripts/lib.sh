@@ -75,7 +75,8 @@ start_s3() {
   wait_http "http://127.0.0.1:$1" "S3 emulator"
 }
 
-# local_env DDB_PORT S3_PORT TABLE BUCKET: the environment a function gets on the local stack.
+# local_env DDB_PORT S3_PORT TABLE BUCKET: the environment a function gets on the local stack, with a
+# fresh cursor-signing secret each time (cursors do not outlive a local run).
 local_env() {
   cat <<ENV
 AWS_REGION=us-east-1
@@ -89,6 +90,7 @@ CALLS_TABLE=$3
 RECORDINGS_BUCKET=$4
 RECORDING_RETENTION_DAYS=30
 CALLRECORDS_LOCAL_AUTH=1
+CURSOR_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 ENV
 }
 

@@ -8,11 +8,13 @@ use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
 use crate::http::AuthMode;
 use crate::ids::{CallId, TenantId};
+use crate::list::{self, ListQuery};
 use crate::model::RecordingStatus;
 use crate::recording::{self, Link, S3Recordings};
+use crate::store::layout;
 use crate::store::metrics::RequestCounter;
 use crate::store::DynamoStore;
-use crate::view::CallDetail;
+use crate::view::{CallDetail, CallListItem, CallPage, Pagination};
 
 pub struct App {
     pub config: Config,
@@ -63,6 +65,53 @@ impl App {
             None => None,
         };
         Ok(CallDetail::new(record, state, link))
+    }
+
+    /// GET /api/v1/calls: one page of the tenant's calls (one Query; see [`crate::list`] for the rules), and
+    /// the total when asked for.
+    pub async fn list_calls(&self, tenant: &TenantId, query: &ListQuery) -> Result<CallPage, ApiError> {
+        let Some(keys) = &self.config.cursor_keys else {
+            tracing::error!("CURSOR_SECRET is not configured");
+            return Err(ApiError::Internal);
+        };
+        let binding = query.binding();
+        let after = match &query.cursor {
+            Some(cursor) => {
+                let position = keys.open(tenant, &binding, cursor)?;
+                if layout::parse_list_sk(&position).is_none() {
+                    return Err(ApiError::InvalidCursor("not a cursor".into()));
+                }
+                Some(position)
+            }
+            None => None,
+        };
+        let plan = query.plan(tenant);
+        let read = self
+            .store
+            .list_page(tenant, &plan, after.as_deref(), plan.read_budget(query.limit))
+            .await?;
+        let (calls, next) = list::cut(read, query.limit as usize);
+        let total = match query.include_total {
+            true => Some(self.store.count(&plan).await?),
+            false => None,
+        };
+        let now = self.clock.now();
+        let data = calls
+            .into_iter()
+            .map(|(summary, rec)| {
+                let state = recording::state(&summary, rec.as_ref(), self.config.retention, now);
+                CallListItem::new(summary, state)
+            })
+            .collect();
+        Ok(CallPage {
+            data,
+            pagination: Pagination {
+                limit: query.limit,
+                has_more: next.is_some(),
+                next_cursor: next.map(|position| keys.sign(tenant, &binding, &position)),
+                total,
+            },
+        })
     }
 
     /// GET /api/v1/calls/{callId}/recording: a fresh link to the recording (one GetItem, no content read).

@@ -4,6 +4,7 @@
 
 use std::env;
 
+use crate::cursor::CursorKeys;
 use crate::recording::Retention;
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
@@ -21,6 +22,9 @@ pub struct Config {
     pub local_auth: bool,
     /// `S3_FORCE_PATH_STYLE=1`: path-style S3 addressing, which emulators on loopback need.
     pub s3_force_path_style: bool,
+    /// `CURSOR_SECRET` (and `CURSOR_SECRET_PREVIOUS` during a roll-over): signs list cursors. Only
+    /// list-calls needs it; template.yaml feeds it from a generated Secrets Manager secret.
+    pub cursor_keys: Option<CursorKeys>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +55,20 @@ impl Config {
                     why: format!("{v:?} is not a whole number of days >= 1"),
                 })?,
         };
+        let cursor_keys = match lookup("CURSOR_SECRET").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(current) => {
+                let previous = lookup("CURSOR_SECRET_PREVIOUS").filter(|v| !v.is_empty());
+                Some(
+                    CursorKeys::new(&current, previous.as_deref()).map_err(|why| ConfigError::Invalid {
+                        name: "CURSOR_SECRET",
+                        why,
+                    })?,
+                )
+            }
+        };
         Ok(Config {
+            cursor_keys,
             table_name: required("CALLS_TABLE")?,
             bucket_name: required("RECORDINGS_BUCKET")?,
             retention: Retention::days(days),
@@ -88,6 +105,22 @@ mod tests {
             ]));
             assert!(matches!(err, Err(ConfigError::Invalid { .. })), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_short_cursor_secret_is_refused_and_none_is_allowed() {
+        let base = [("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")];
+        assert!(Config::from_lookup(lookup(&base)).unwrap().cursor_keys.is_none());
+        let short = [base[0], base[1], ("CURSOR_SECRET", "too short")];
+        assert!(matches!(
+            Config::from_lookup(lookup(&short)),
+            Err(ConfigError::Invalid {
+                name: "CURSOR_SECRET",
+                ..
+            })
+        ));
+        let good = [base[0], base[1], ("CURSOR_SECRET", "0123456789abcdef0123456789abcdef")];
+        assert!(Config::from_lookup(lookup(&good)).unwrap().cursor_keys.is_some());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum ApiError {
     RecordingExpired,
     #[error("Invalid parameter {field}: {reason}")]
     InvalidParameter { field: String, reason: String },
+    /// A cursor that was not made by this API for this tenant, these filters and this sort.
+    #[error("Invalid cursor: {0}")]
+    InvalidCursor(String),
     #[error("Missing or invalid API key")]
     Unauthorized,
     /// A dependency is throttling or unreachable; the caller may retry after the given delay.
@@ -37,7 +40,7 @@ impl ApiError {
         match self {
             ApiError::NotFound | ApiError::RecordingNotFound => 404,
             ApiError::RecordingExpired => 410,
-            ApiError::InvalidParameter { .. } => 400,
+            ApiError::InvalidParameter { .. } | ApiError::InvalidCursor(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::ServiceUnavailable { .. } => 503,
             ApiError::Internal => 500,
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::RecordingNotFound => "NOT_FOUND",
             ApiError::RecordingExpired => "RECORDING_EXPIRED",
             ApiError::InvalidParameter { .. } => "INVALID_PARAMETER",
+            ApiError::InvalidCursor(_) => "INVALID_CURSOR",
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
@@ -59,6 +63,7 @@ impl ApiError {
     pub fn field(&self) -> Option<&str> {
         match self {
             ApiError::InvalidParameter { field, .. } => Some(field),
+            ApiError::InvalidCursor(_) => Some("cursor"),
             _ => None,
         }
     }

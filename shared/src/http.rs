@@ -44,6 +44,29 @@ pub fn ok<T: Serialize>(data: &T) -> Response<Body> {
 }
 
 #[derive(Serialize)]
+struct ListSuccess<'a, T, P> {
+    success: bool,
+    data: &'a [T],
+    pagination: &'a P,
+}
+
+/// `{"success": true, "data": […], "pagination": …}` with status 200.
+pub fn ok_list<T: Serialize, P: Serialize>(data: &[T], pagination: &P) -> Response<Body> {
+    let body = ListSuccess {
+        success: true,
+        data,
+        pagination,
+    };
+    match serde_json::to_string(&body) {
+        Ok(body) => json_response(200, body),
+        Err(e) => {
+            tracing::error!(error = %e, "response encoding failed");
+            error(&ApiError::Internal, "")
+        }
+    }
+}
+
+#[derive(Serialize)]
 struct Failure<'a> {
     success: bool,
     error: ErrorBody<'a>,
@@ -86,6 +109,10 @@ pub fn redirect<T: Serialize>(location: &str, data: &T) -> Response<Body> {
 pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
     let details = match err {
         ApiError::InvalidParameter { field, reason } => Some(Details { field, reason }),
+        ApiError::InvalidCursor(reason) => Some(Details {
+            field: "cursor",
+            reason,
+        }),
         _ => None,
     };
     let body = Failure {

@@ -19,11 +19,14 @@ pub mod app;
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod ids;
+pub mod list;
 pub mod model;
+pub mod phone;
 pub mod recording;
 pub mod store;
 #[cfg(feature = "admin")]

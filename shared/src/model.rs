@@ -88,6 +88,18 @@ pub enum Direction {
     Web,
 }
 
+impl Direction {
+    pub const ALL: [Direction; 3] = [Direction::Inbound, Direction::Outbound, Direction::Web];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Web => "web",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnsweredBy {
@@ -345,7 +357,41 @@ impl CallRecord {
             self.recording = None;
         }
         self.summary.messages_count = u32::try_from(self.content.messages.len()).unwrap_or(u32::MAX);
+        let s = &mut self.summary;
+        normalise_number(&mut s.from);
+        normalise_number(&mut s.to);
+        if let Some(p) = &mut s.phone_number {
+            if let Some(n) = crate::phone::e164(&p.number) {
+                p.number = n;
+            }
+        }
         self
+    }
+}
+
+/// Numbers are stored in E.164 when they can be; anything else is kept as given.
+fn normalise_number(number: &mut Option<String>) {
+    if let Some(n) = number.as_deref().and_then(crate::phone::e164) {
+        *number = Some(n);
+    }
+}
+
+impl CallSummary {
+    /// Where the call sits in a list, and what `dateFrom` / `dateTo` compare: its start, or its creation
+    /// before it has started.
+    pub fn list_time(&self) -> DateTime<Utc> {
+        self.start_time.unwrap_or(self.created_at)
+    }
+
+    /// The customer's number (what the `phoneNumber` filter matches): `from` of an inbound call, `to` of an
+    /// outbound one; web calls have none. `None` also when it is not an E.164 number.
+    pub fn customer_number(&self) -> Option<String> {
+        let raw = match self.direction {
+            Direction::Inbound => self.from.as_deref(),
+            Direction::Outbound => self.to.as_deref(),
+            Direction::Web => None,
+        };
+        raw.and_then(crate::phone::e164)
     }
 }
 

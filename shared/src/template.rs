@@ -345,9 +345,21 @@ mod tests {
         );
         assert_eq!(gsi2.projection, "INCLUDE");
         assert_eq!(gsi2.non_key_attributes, ["recording"]);
+        for list in layout::ListIndex::ALL {
+            let index = t
+                .indexes
+                .iter()
+                .find(|i| i.name == list.name())
+                .unwrap_or_else(|| panic!("{} in template", list.name()));
+            assert_eq!(
+                index.keys,
+                vec![key(list.pk_attr(), "HASH"), key(layout::LIST_SK, "RANGE")]
+            );
+            assert_eq!(index.projection, "ALL", "{}", list.name());
+        }
         assert_eq!(
             t.indexes.len(),
-            2,
+            2 + layout::ListIndex::ALL.len(),
             "every index in the template is one the layout documents"
         );
         for (attr, kind) in &t.attributes {

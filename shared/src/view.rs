@@ -55,3 +55,48 @@ impl CallDetail {
         }
     }
 }
+
+/// One call in a list: the summary and its recording's state, without the content (messages, events,
+/// latency, transcript) and without a link (GET /api/v1/calls/{callId}/recording makes one).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallListItem {
+    #[serde(flatten)]
+    pub summary: CallSummary,
+    pub recording_status: RecordingStatus,
+    pub recording_format: Option<String>,
+    #[serde(serialize_with = "crate::model::seconds::option")]
+    pub recording_duration: Option<f64>,
+    pub recording_expires_at: Option<DateTime<Utc>>,
+}
+
+impl CallListItem {
+    pub fn new(summary: CallSummary, recording: RecordingState) -> Self {
+        CallListItem {
+            summary,
+            recording_status: recording.status,
+            recording_format: recording.format,
+            recording_duration: recording.duration,
+            recording_expires_at: recording.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    pub limit: u32,
+    pub has_more: bool,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
+    /// Only when `includeTotal=true`: how many calls match, over all pages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// A page of GET /api/v1/calls.
+#[derive(Debug, Clone)]
+pub struct CallPage {
+    pub data: Vec<CallListItem>,
+    pub pagination: Pagination,
+}

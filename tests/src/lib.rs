@@ -50,6 +50,9 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
         retention: Retention::days(30),
         local_auth,
         s3_force_path_style: true,
+        cursor_keys: Some(
+            callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None).expect("long enough"),
+        ),
     };
     let counter = RequestCounter::default();
     let app = App::connect(config, Arc::new(FixedClock(at(now))), Some(counter.clone())).await;
@@ -217,4 +220,41 @@ pub fn assert_contains(expected: &Value, actual: &Value, path: &str, skip: &[&st
 pub fn http_get(url: &str) -> Vec<u8> {
     let mut response = ureq::get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     response.body_mut().read_to_vec().expect("body")
+}
+
+/// `events/list-calls.json` as `tenant` with this query string (already decoded, as API Gateway hands it
+/// over; a name may repeat).
+pub fn list_event(tenant: &str, query: &[(&str, &str)]) -> Value {
+    let mut ev = event("list-calls.json");
+    ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
+    let mut params = serde_json::Map::new();
+    for (k, v) in query {
+        // API Gateway joins a repeated name's values with commas.
+        let joined = match params.get(*k).and_then(Value::as_str) {
+            Some(before) => format!("{before},{v}"),
+            None => v.to_string(),
+        };
+        params.insert(k.to_string(), Value::String(joined));
+    }
+    ev["queryStringParameters"] = Value::Object(params);
+    ev["rawQueryString"] = Value::String(
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query.iter())
+            .finish(),
+    );
+    ev
+}
+
+/// Sends a request through list-calls' entry point.
+pub async fn list_calls(app: &App, req: Request) -> Reply {
+    reply(
+        list_calls::handle(app, req)
+            .await
+            .expect("the handler answers every request"),
+    )
+}
+
+/// One list request as `tenant`, the way API Gateway delivers it after the authorizer.
+pub async fn list(stack: &Stack, tenant: &str, query: &[(&str, &str)]) -> Reply {
+    list_calls(&stack.app, request(&list_event(tenant, query))).await
 }

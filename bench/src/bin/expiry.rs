@@ -66,6 +66,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             retention: Retention::days(30),
             local_auth: false,
             s3_force_path_style: true,
+            cursor_keys: Some(
+                callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None)
+                    .expect("long enough"),
+            ),
         };
         let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
         template::create_table(app.store.client(), app.store.table()).await?;

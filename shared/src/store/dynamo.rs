@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, Select, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use flate2::read::DeflateDecoder;
@@ -23,10 +23,11 @@ use flate2::Compression;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-use super::layout;
+use super::layout::{self, ListIndex};
 use crate::apikey::{self, ApiKeyRecord};
 use crate::error::StoreError;
 use crate::ids::{CallId, TenantId};
+use crate::list::{self, Plan};
 use crate::model::{CallContent, CallRecord, CallSummary, StoredRecording};
 use crate::recording;
 
@@ -56,6 +57,51 @@ struct SummaryItem {
     gsi2pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gsi2sk: Option<String>,
+    #[serde(flatten)]
+    list: ListKeys,
+}
+
+/// A summary's keys in the list indexes (see the layout); each is absent when the call has no such value.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct ListKeys {
+    #[serde(rename = "listSk", default, skip_serializing_if = "Option::is_none")]
+    list_sk: Option<String>,
+    #[serde(rename = "byTimePk", default, skip_serializing_if = "Option::is_none")]
+    by_time: Option<String>,
+    #[serde(rename = "byDirectionPk", default, skip_serializing_if = "Option::is_none")]
+    by_direction: Option<String>,
+    #[serde(rename = "byStatusPk", default, skip_serializing_if = "Option::is_none")]
+    by_status: Option<String>,
+    #[serde(rename = "byNumberPk", default, skip_serializing_if = "Option::is_none")]
+    by_number: Option<String>,
+    #[serde(rename = "byAssistantPk", default, skip_serializing_if = "Option::is_none")]
+    by_assistant: Option<String>,
+    #[serde(rename = "byCampaignPk", default, skip_serializing_if = "Option::is_none")]
+    by_campaign: Option<String>,
+    #[serde(rename = "byCustomerPk", default, skip_serializing_if = "Option::is_none")]
+    by_customer: Option<String>,
+}
+
+impl ListKeys {
+    fn of(tenant: &TenantId, id: &CallId, summary: &CallSummary) -> ListKeys {
+        // Values a filter could never ask for (empty, or longer than a filter value may be) stay out of the
+        // indexes; DynamoDB refuses empty key values anyway.
+        let key = |index: ListIndex, value: Option<&str>| {
+            value
+                .filter(|v| !v.is_empty() && v.len() <= crate::list::MAX_VALUE_LEN)
+                .map(|v| index.pk(tenant, v))
+        };
+        ListKeys {
+            list_sk: Some(layout::list_sk(summary.list_time(), id)),
+            by_time: Some(ListIndex::Time.pk(tenant, "")),
+            by_direction: key(ListIndex::Direction, Some(summary.direction.as_str())),
+            by_status: key(ListIndex::Status, Some(summary.status.as_str())),
+            by_number: key(ListIndex::Number, summary.phone_number_id.as_deref()),
+            by_assistant: key(ListIndex::Assistant, summary.assistant_id.as_deref()),
+            by_campaign: key(ListIndex::Campaign, summary.campaign_id.as_deref()),
+            by_customer: key(ListIndex::Customer, summary.customer_number().as_deref()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -454,6 +500,116 @@ impl DynamoStore {
         }
     }
 
+    /// One page of a list: a single Query of at most `budget` items on the plan's index, resuming strictly
+    /// after `after` (a list sort key from an earlier page of the same plan).
+    pub async fn list_page(
+        &self,
+        tenant: &TenantId,
+        plan: &Plan,
+        after: Option<&str>,
+        budget: u32,
+    ) -> Result<list::Read<(CallSummary, Option<StoredRecording>)>, StoreError> {
+        let start = match after {
+            None => None,
+            Some(position) => {
+                let (_, id) = layout::parse_list_sk(position)
+                    .ok_or_else(|| StoreError::Failed(format!("list position {position:?} is not a list key")))?;
+                Some(HashMap::from([
+                    (layout::PK.to_owned(), s(layout::call_pk(tenant, &id))),
+                    (layout::SK.to_owned(), s(layout::SUMMARY_SK)),
+                    (plan.index.pk_attr().to_owned(), s(&plan.partition)),
+                    (layout::LIST_SK.to_owned(), s(position)),
+                ]))
+            }
+        };
+        let out = self
+            .list_query(plan)
+            .set_exclusive_start_key(start)
+            .limit(i32::try_from(budget).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let row: SummaryItem =
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("list item: {e}")))?;
+            let position = row
+                .list
+                .list_sk
+                .ok_or_else(|| StoreError::Failed(format!("list item {} without {}", row.pk, layout::LIST_SK)))?;
+            items.push((position, (row.summary, row.recording)));
+        }
+        let last_read = match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => match key.get(layout::LIST_SK) {
+                Some(AttributeValue::S(position)) => Some(position.clone()),
+                _ => return Err(StoreError::Failed("list page ended without a list key".into())),
+            },
+            _ => None,
+        };
+        Ok(list::Read { items, last_read })
+    }
+
+    /// How many calls match a plan over all pages: Queries that return only a count, following pages. Reads
+    /// every matching index item (about one request per megabyte of them): asked for, never by default.
+    pub async fn count(&self, plan: &Plan) -> Result<u64, StoreError> {
+        let query = self.list_query(plan).select(Select::Count);
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+
+    /// The Query a plan describes: its index and partition, the date range on the list sort key, the
+    /// filters the index cannot apply, and the direction.
+    fn list_query(&self, plan: &Plan) -> QueryFluentBuilder {
+        let range = match (&plan.lower, &plan.upper) {
+            (Some(_), Some(_)) => Some("#s BETWEEN :lo AND :hi"),
+            (Some(_), None) => Some("#s >= :lo"),
+            (None, Some(_)) => Some("#s < :hi"),
+            (None, None) => None,
+        };
+        let mut query = self
+            .query_key(Some(plan.index.name()), plan.index.pk_attr(), &plan.partition, range)
+            .scan_index_forward(plan.ascending);
+        if range.is_some() {
+            query = query.expression_attribute_names("#s", layout::LIST_SK);
+        }
+        if let Some(lo) = &plan.lower {
+            query = query.expression_attribute_values(":lo", s(lo));
+        }
+        if let Some(hi) = &plan.upper {
+            query = query.expression_attribute_values(":hi", s(hi));
+        }
+        let mut filters = Vec::new();
+        for (i, condition) in plan.conditions.iter().enumerate() {
+            let name = format!("#c{i}");
+            query = query.expression_attribute_names(&name, condition.attribute);
+            let values: Vec<String> = (0..condition.values.len()).map(|j| format!(":c{i}v{j}")).collect();
+            for (placeholder, value) in values.iter().zip(&condition.values) {
+                query = query.expression_attribute_values(placeholder, s(value));
+            }
+            filters.push(match values.as_slice() {
+                [one] => format!("{name} = {one}"),
+                many => format!("{name} IN ({})", many.join(", ")),
+            });
+        }
+        if !filters.is_empty() {
+            query = query.filter_expression(filters.join(" AND "));
+        }
+        query
+    }
+
     pub async fn put_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let tenant = TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let item = KeyItem {
@@ -616,6 +772,7 @@ fn summary_item(
         }
         None => (None, None),
     };
+    let list = ListKeys::of(tenant, id, &summary);
     let item = SummaryItem {
         pk: layout::call_pk(tenant, id),
         sk: layout::SUMMARY_SK.to_owned(),
@@ -626,6 +783,7 @@ fn summary_item(
         content_parts,
         gsi2pk,
         gsi2sk,
+        list,
     };
     serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))
 }

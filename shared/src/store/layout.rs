@@ -25,6 +25,31 @@
 //!   size, and marking one expired removes it from the index. Costs one index write per recording stored
 //!   and one per recording expired. `madeAt` is rounded up to the whole second, so a recording can be found
 //!   up to a second late but never early (the API enforces the exact moment anyway).
+//!
+//! ## The list indexes
+//!
+//! Seven more global secondary indexes serve GET /api/v1/calls. Every one is partitioned inside a tenant and
+//! sorted by the same attribute, `listSk` = `<sortTime>#<callId>`, where `sortTime` is the call's `startTime`
+//! (its `createdAt` before it starts) as fixed-width UTC with nanoseconds, so strings sort as times do and
+//! ties break by id. All project every attribute, so a page is read from the index alone. Only summary
+//! items carry these keys; content parts and API keys never appear in them.
+//!
+//! | index         | partition key attribute | value                          | serves                        |
+//! |---------------|-------------------------|--------------------------------|-------------------------------|
+//! | `byTime`      | `byTimePk`              | `T#<tenant>`                   | no filter; dates only         |
+//! | `byStatus`    | `byStatusPk`            | `T#<tenant>#<status>`          | `status` (one value)          |
+//! | `byDirection` | `byDirectionPk`         | `T#<tenant>#<direction>`       | `direction` / `type`          |
+//! | `byAssistant` | `byAssistantPk`         | `T#<tenant>#<assistantId>`     | `assistantId`                 |
+//! | `byCampaign`  | `byCampaignPk`          | `T#<tenant>#<campaignId>`      | `campaignId` (sparse)         |
+//! | `byNumber`    | `byNumberPk`            | `T#<tenant>#<phoneNumberId>`   | `phoneNumberId` (sparse)      |
+//! | `byCustomer`  | `byCustomerPk`          | `T#<tenant>#<E.164 number>`    | `phoneNumber` (sparse)        |
+//!
+//! `dateFrom` / `dateTo` are always a range on `listSk`, in whichever index serves the request. A request
+//! with several filters uses the most selective index it names (the order of [`ListIndex::ALL`], last
+//! first) and applies the others as a filter on what that index reads, under a read budget: see
+//! [`crate::list`] for the planner and the paging rules. Each index costs one index write per summary write
+//! (and one more when a key changes, e.g. a status change moves the call between `byStatus` partitions), so
+//! a summary write costs up to eight writes where it would cost one; summaries are small (about 1-2 KB).
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -39,6 +64,85 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+
+/// Sort key of every list index.
+pub const LIST_SK: &str = "listSk";
+
+/// The indexes that serve GET /api/v1/calls (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ListIndex {
+    Time,
+    Direction,
+    Status,
+    Number,
+    Assistant,
+    Campaign,
+    Customer,
+}
+
+impl ListIndex {
+    /// Every list index, from the least selective to the most: a request uses the last one it names.
+    pub const ALL: [ListIndex; 7] = [
+        ListIndex::Time,
+        ListIndex::Direction,
+        ListIndex::Status,
+        ListIndex::Number,
+        ListIndex::Assistant,
+        ListIndex::Campaign,
+        ListIndex::Customer,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ListIndex::Time => "byTime",
+            ListIndex::Direction => "byDirection",
+            ListIndex::Status => "byStatus",
+            ListIndex::Number => "byNumber",
+            ListIndex::Assistant => "byAssistant",
+            ListIndex::Campaign => "byCampaign",
+            ListIndex::Customer => "byCustomer",
+        }
+    }
+
+    /// The partition key attribute of this index.
+    pub fn pk_attr(self) -> &'static str {
+        match self {
+            ListIndex::Time => "byTimePk",
+            ListIndex::Direction => "byDirectionPk",
+            ListIndex::Status => "byStatusPk",
+            ListIndex::Number => "byNumberPk",
+            ListIndex::Assistant => "byAssistantPk",
+            ListIndex::Campaign => "byCampaignPk",
+            ListIndex::Customer => "byCustomerPk",
+        }
+    }
+
+    /// The partition key value for `value` (ignored for [`ListIndex::Time`]) within `tenant`.
+    pub fn pk(self, tenant: &TenantId, value: &str) -> String {
+        match self {
+            ListIndex::Time => format!("T#{tenant}"),
+            _ => format!("T#{tenant}#{value}"),
+        }
+    }
+}
+
+/// Fixed-width UTC with nanoseconds: strings sort as the times do (years 0000-9999).
+pub fn list_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+/// The list sort key of a call placed at `time`.
+pub fn list_sk(time: DateTime<Utc>, call: &CallId) -> String {
+    format!("{}#{call}", list_time(time))
+}
+
+/// The time and call id of a list sort key.
+pub fn parse_list_sk(sk: &str) -> Option<(DateTime<Utc>, CallId)> {
+    let (time, id) = sk.split_once('#')?;
+    let time = DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc);
+    let id = CallId::parse(id).ok()?;
+    (list_sk(time, &id) == sk).then_some((time, id))
+}
 
 /// Partitions of the live-recordings index.
 pub const RECORDING_SHARDS: u32 = 16;
@@ -150,6 +254,35 @@ mod tests {
             .map(|i| recording_index_keys(&t, &CallId::parse(&format!("c{i}")).unwrap(), made).0)
             .collect();
         assert_eq!(shards.len(), RECORDING_SHARDS as usize);
+    }
+
+    #[test]
+    fn list_sort_keys_sort_by_time_then_id_and_round_trip() {
+        let a = CallId::parse("a").unwrap();
+        let b = CallId::parse("b").unwrap();
+        let t1: DateTime<Utc> = "2025-01-15T10:30:00Z".parse().unwrap();
+        let t2: DateTime<Utc> = "2025-01-15T10:30:00.000000001Z".parse().unwrap();
+        assert!(list_sk(t1, &b) < list_sk(t2, &a));
+        assert!(list_sk(t1, &a) < list_sk(t1, &b));
+        // A time that is a prefix of another's sorts first whatever the id.
+        assert!(list_sk(t1, &CallId::parse("zzz").unwrap()) < list_sk(t1 + chrono::Duration::seconds(1), &a));
+        assert_eq!(parse_list_sk(&list_sk(t2, &a)), Some((t2, a)));
+        assert_eq!(parse_list_sk("2025-01-15T10:30:00Z#a"), None);
+        assert_eq!(parse_list_sk("nonsense"), None);
+    }
+
+    #[test]
+    fn list_partitions_carry_the_tenant_and_differ_per_index_value() {
+        let acme = TenantId::parse("acme").unwrap();
+        let other = TenantId::parse("other").unwrap();
+        assert_eq!(ListIndex::Time.pk(&acme, "ignored"), "T#acme");
+        assert_eq!(ListIndex::Status.pk(&acme, "failed"), "T#acme#failed");
+        assert_ne!(
+            ListIndex::Status.pk(&acme, "failed"),
+            ListIndex::Status.pk(&other, "failed")
+        );
+        let names: std::collections::BTreeSet<_> = ListIndex::ALL.iter().map(|i| i.name()).collect();
+        assert_eq!(names.len(), ListIndex::ALL.len());
     }
 
     #[test]

@@ -1,0 +1,12 @@
+use callrecords::App;
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    callrecords::telemetry::init();
+    let app = App::from_env().await?;
+    if app.config.cursor_keys.is_none() {
+        return Err("CURSOR_SECRET is not set: list-calls cannot sign cursors".into());
+    }
+    run(service_fn(|req| list_calls::handle(&app, req))).await
+}
