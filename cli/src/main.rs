@@ -1,15 +1,16 @@
 //! `callrecords`: the operator tool. Creates, lists and revokes API keys; sets up the table and bucket from
-//! template.yaml (for the local stack); loads demo data. Reads the same environment as the functions
-//! (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
+//! template.yaml (for the local stack); loads demo data; imports calls from JSON Lines and generates them.
+//! Reads the same environment as the functions (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
 
 mod demo;
+mod load;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use callrecords::clock::SystemClock;
 use callrecords::config::Config;
-use callrecords::{apikey, template, App, TenantId};
+use callrecords::{apikey, import, template, App, TenantId};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -26,6 +27,36 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import calls for a tenant from JSON Lines, one call per line in the API's own format (what get-call
+    /// serves, bare or in its envelope). Idempotent: importing the same file again changes nothing.
+    Import {
+        #[arg(long)]
+        tenant: String,
+        /// The file to read; `-` for standard input.
+        file: std::path::PathBuf,
+        /// Batch rounds in flight at once (each up to 100 calls).
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Generate realistic calls for a tenant: spread over months, every status and direction, several
+    /// assistants, campaigns and numbers, conversations with word timings, recordings. Written to the
+    /// table, or as JSON Lines with --jsonl. The same seed gives the same calls (ids gen_0000001, …).
+    Generate {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        count: u64,
+        /// How far back the calls go, in days before now.
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write JSON Lines to this file instead of the table.
+        #[arg(long)]
+        jsonl: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Load demo data (two tenants, calls of every kind, recordings) and create a demo key.
     Demo {
         /// Write the demo key to this file instead of printing it.
@@ -99,6 +130,53 @@ async fn run(cli: Cli) -> Result<()> {
                 return Err(format!("no key with id {key_id}").into());
             }
             println!("revoked {key_id}");
+        }
+        Command::Import {
+            tenant: t,
+            file,
+            concurrency,
+        } => {
+            let tenant = tenant(&t)?;
+            let started = std::time::Instant::now();
+            let (input, size): (Box<dyn std::io::BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+                (Box::new(std::io::stdin().lock()), None)
+            } else {
+                let f = std::fs::File::open(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let size = f.metadata().ok().map(|m| m.len());
+                (Box::new(std::io::BufReader::new(f)), size)
+            };
+            let bar = load::progress(None, "imported");
+            if let Some(bytes) = size {
+                bar.set_message(format!("from {} ({} MB)", file.display(), bytes / 1_000_000));
+            }
+            let report = import::jsonl(&app.store, &tenant, input, concurrency, |n| bar.set_position(n)).await;
+            bar.finish();
+            let report = report?;
+            println!(
+                "imported {} calls for {t} in {:.1} s ({} blank lines skipped)",
+                report.calls,
+                started.elapsed().as_secs_f64(),
+                report.blank
+            );
+        }
+        Command::Generate {
+            tenant: t,
+            count,
+            days,
+            seed,
+            jsonl,
+            concurrency,
+        } => {
+            let tenant = tenant(&t)?;
+            let started = std::time::Instant::now();
+            match jsonl {
+                Some(path) => load::generate_jsonl(&app, &tenant, count, days, seed, &path)?,
+                None => load::generate(&app, &tenant, count, days, seed, concurrency).await?,
+            }
+            println!(
+                "generated {count} calls for {t} in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
         }
         Command::Demo { key_file } => {
             let key = demo::load(&app).await?;

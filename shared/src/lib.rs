@@ -24,6 +24,8 @@ pub mod error;
 pub mod expiry;
 pub mod http;
 pub mod ids;
+#[cfg(feature = "admin")]
+pub mod import;
 pub mod list;
 pub mod model;
 pub mod phone;

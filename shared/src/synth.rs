@@ -14,15 +14,21 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::Decimal;
 use serde_json::json;
 
-const ASSISTANTS: [(&str, &str); 3] = [
+const ASSISTANTS: [(&str, &str); 4] = [
     ("asst_support", "Customer Support"),
     ("asst_sales", "Sales Assistant"),
     ("asst_booking", "Appointment Booking"),
+    ("asst_collections", "Payment Reminders"),
 ];
-const CAMPAIGNS: [(&str, &str); 2] = [("camp_q4", "Q4 Outreach"), ("camp_reminders", "Appointment Reminders")];
-const NUMBERS: [(&str, &str, &str); 2] = [
+const CAMPAIGNS: [(&str, &str); 3] = [
+    ("camp_q4", "Q4 Outreach"),
+    ("camp_reminders", "Appointment Reminders"),
+    ("camp_winback", "Win-back"),
+];
+const NUMBERS: [(&str, &str, &str); 3] = [
     ("phone_main", "+905551234567", "Main line"),
     ("phone_sales", "+14155550100", "Sales line"),
+    ("phone_eu", "+442071838750", "London line"),
 ];
 
 const LINES: [(&str, &str); 4] = [
@@ -94,6 +100,40 @@ impl Generator {
         Generator {
             rng: SmallRng::seed_from_u64(seed),
         }
+    }
+
+    /// Call number `index` of a platform's history: ids `gen_0000001`…, a status and direction drawn as a
+    /// busy platform sees them (most calls complete; every status occurs), a start spread evenly over the
+    /// `span` before `now`, two to eight exchanges, and customers who call more than once. The same seed
+    /// and index always give the same call, so generating again rewrites the same calls.
+    pub fn history_call(&mut self, tenant: &TenantId, index: u64, now: DateTime<Utc>, span: Duration) -> CallRecord {
+        let status = match self.rng.random_range(0..100) {
+            0..62 => CallStatus::Completed,
+            62..72 => CallStatus::NoAnswer,
+            72..78 => CallStatus::Busy,
+            78..84 => CallStatus::Failed,
+            84..89 => CallStatus::Canceled,
+            89..93 => CallStatus::InProgress,
+            93..96 => CallStatus::Ringing,
+            _ => CallStatus::Queued,
+        };
+        let direction = match self.rng.random_range(0..10) {
+            0..4 => Direction::Inbound,
+            4..9 => Direction::Outbound,
+            _ => Direction::Web,
+        };
+        let back = self.rng.random_range(0..span.num_milliseconds().max(1));
+        let start = now - Duration::milliseconds(back);
+        let turns = self.rng.random_range(2..=8);
+        let customers = 1 + index / 4;
+        let customer = format!("+1415{:07}", self.rng.random_range(0..customers.min(10_000_000)));
+        let mut call = self.call(tenant, &format!("gen_{index:07}"), status, direction, start, turns);
+        match direction {
+            Direction::Inbound => call.summary.from = Some(customer),
+            Direction::Outbound => call.summary.to = Some(customer),
+            Direction::Web => {}
+        }
+        call
     }
 
     /// A call with `turns` exchanges (each an assistant and a user message, with word timings), and every

@@ -108,7 +108,7 @@ fn dataset(t: &str, n: usize, seed: u64) -> (Vec<CallRecord>, Vec<Row>) {
 }
 
 async fn load(stack: &Stack, t: &str, records: Vec<CallRecord>) {
-    stack.app.store.put_summaries(&tenant(t), records, 4).await.unwrap();
+    stack.app.store.put_calls(&tenant(t), records, 4).await.unwrap();
 }
 
 /// One list request's filters, both as query parameters and as the brute-force predicate.

@@ -8,19 +8,20 @@
 
 use std::io::{Read, Write};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, Select, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 use super::layout::{self, ListIndex};
@@ -36,6 +37,9 @@ pub const PART_BYTES: usize = 350 * 1024;
 
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
+
+/// Calls per round of [`DynamoStore::put_calls`].
+pub const BULK_CHUNK: usize = 100;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -346,38 +350,160 @@ impl DynamoStore {
         self.batch_write(deletes.collect()).await
     }
 
-    /// Writes many calls that have no content (summaries only: queued, unanswered or opted-out calls, or
-    /// bulk loads for benchmarks) with BatchWriteItem, `concurrency` batches at a time. Unlike
-    /// [`Self::put_call`] it does not clean up the content of a call it overwrites.
-    pub async fn put_summaries(
+    /// Writes many calls (creating or replacing them) with batch requests, `concurrency` rounds of up to
+    /// [`BULK_CHUNK`] calls at a time: what imports and generated data use. Idempotent: a content version is
+    /// the digest of the content, so writing the same call again rewrites the same items, and a call whose
+    /// content changed loses its old parts once its new summary is in. Within a round the order of
+    /// [`Self::put_call`] holds (parts, then summaries, then stale parts deleted). A call id given twice in
+    /// one round is written once, with its last version.
+    pub async fn put_calls(
         &self,
         tenant: &TenantId,
         records: Vec<CallRecord>,
         concurrency: usize,
     ) -> Result<(), StoreError> {
-        let mut requests = Vec::with_capacity(records.len());
+        let mut rounds = Vec::new();
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            rounds.push(records.by_ref().take(BULK_CHUNK).collect::<Vec<_>>());
+        }
+        futures::stream::iter(rounds)
+            .map(|round| self.put_round(tenant, round))
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<()>>()
+            .await
+            .map(|_| ())
+    }
+
+    async fn put_round(&self, tenant: &TenantId, records: Vec<CallRecord>) -> Result<(), StoreError> {
+        let mut calls: Vec<(String, String, Vec<Vec<u8>>, Item)> = Vec::with_capacity(records.len());
         for record in records {
             let record = record.normalised();
-            if !is_empty(&record.content) {
-                return Err(StoreError::Failed(format!(
-                    "call {} has content: use put_call",
-                    record.summary.id
-                )));
-            }
             let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
-            let item = summary_item(tenant, &id, record.summary, record.recording, "0".into(), 0)?;
-            requests.push(
-                WriteRequest::builder()
-                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
-                    .build(),
-            );
+            let pk = layout::call_pk(tenant, &id);
+            let bytes = if is_empty(&record.content) {
+                Vec::new()
+            } else {
+                compress(&record.content)?
+            };
+            let version = if bytes.is_empty() {
+                "0".to_owned()
+            } else {
+                hex::encode(&Sha256::digest(&bytes)[..8])
+            };
+            let parts: Vec<Vec<u8>> = bytes.chunks(PART_BYTES).map(<[u8]>::to_vec).collect();
+            let item = summary_item(
+                tenant,
+                &id,
+                record.summary,
+                record.recording,
+                version.clone(),
+                parts.len() as u32,
+            )?;
+            calls.retain(|(p, ..)| *p != pk);
+            calls.push((pk, version, parts, item));
         }
-        let results: Vec<Result<(), StoreError>> = futures::stream::iter(requests.chunks(BATCH))
-            .map(|group| self.batch_write(group.to_vec()))
-            .buffer_unordered(concurrency.max(1))
-            .collect()
-            .await;
-        results.into_iter().collect()
+
+        let before = self.content_versions(calls.iter().map(|(pk, ..)| pk.as_str())).await?;
+        let put = |item: Item| {
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
+                .build()
+        };
+        let mut parts = Vec::new();
+        let mut summaries = Vec::new();
+        let mut stale = Vec::new();
+        for (pk, version, data, item) in calls {
+            for (i, bytes) in data.into_iter().enumerate() {
+                parts.push(put(HashMap::from([
+                    (layout::PK.to_owned(), s(&pk)),
+                    (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
+                    (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(bytes))),
+                ])));
+            }
+            summaries.push(put(item));
+            if let Some((old_version, old_parts)) = before.get(&pk) {
+                if *old_version != version {
+                    for i in 0..*old_parts {
+                        let key = HashMap::from([
+                            (layout::PK.to_owned(), s(&pk)),
+                            (layout::SK.to_owned(), s(layout::part_sk(old_version, i))),
+                        ]);
+                        stale.push(
+                            WriteRequest::builder()
+                                .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set"))
+                                .build(),
+                        );
+                    }
+                }
+            }
+        }
+        self.batch_write(parts).await?;
+        self.batch_write(summaries).await?;
+        self.batch_write(stale).await
+    }
+
+    /// The content version and part count of each of these calls that exists: one BatchGetItem per 100.
+    async fn content_versions<'a>(
+        &self,
+        pks: impl Iterator<Item = &'a str>,
+    ) -> Result<HashMap<String, (String, u32)>, StoreError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Version {
+            pk: String,
+            content_version: String,
+            content_parts: u32,
+        }
+        let keys: Vec<Item> = pks
+            .map(|pk| {
+                HashMap::from([
+                    (layout::PK.to_owned(), s(pk)),
+                    (layout::SK.to_owned(), s(layout::SUMMARY_SK)),
+                ])
+            })
+            .collect();
+        let mut found = HashMap::new();
+        for group in keys.chunks(100) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(group.to_vec()))
+                    .projection_expression("#pk, contentVersion, contentParts")
+                    .expression_attribute_names("#pk", layout::PK)
+                    .build()
+                    .map_err(|e| StoreError::Failed(format!("BatchGetItem: {e}")))?,
+            );
+            let mut attempt = 0u32;
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| classify("BatchGetItem", e))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    let v: Version =
+                        serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("summary: {e}")))?;
+                    found.insert(v.pk, (v.content_version, v.content_parts));
+                }
+                pending = out.unprocessed_keys.and_then(|mut m| m.remove(&self.table));
+                if pending.is_some() {
+                    attempt += 1;
+                    if attempt > 8 {
+                        return Err(StoreError::Unavailable(
+                            "BatchGetItem: unprocessed keys after retries".into(),
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// BatchWriteItem in groups of 25, retrying unprocessed items with backoff.
