@@ -1,6 +1,6 @@
-//! Demo data for the local stack: two tenants, calls of every status and direction, seed 000's call, a
-//! two-hour call with word timings, an opted-out call, expired and pending recordings, recording objects in
-//! S3, and a demo key for the first tenant.
+//! Demo data for the local stack: two tenants, calls of every status and direction, three months of
+//! history, seed 000's call, a two-hour call with word timings, an opted-out call, expired and pending
+//! recordings, a repeat customer, recording objects in S3, and a demo key for the first tenant.
 
 use aws_sdk_s3::primitives::ByteStream;
 use callrecords::model::{CallRecord, CallStatus, Direction, RecordingStatus};
@@ -92,8 +92,19 @@ pub async fn load(app: &App) -> Result<String> {
         for (j, direction) in directions.into_iter().enumerate() {
             let id = format!("call_{}_{}", status.as_str().replace('-', "_"), j + 1);
             let start = now - Duration::hours((i * 3 + j) as i64 + 3);
-            calls.push((acme.clone(), gen.call(&acme, &id, status, direction, start, 4)));
+            let mut call = gen.call(&acme, &id, status, direction, start, 4);
+            // A repeat customer, written the way platforms send numbers: the API files both under E.164.
+            match id.as_str() {
+                "call_completed_1" => call.summary.from = Some("+1 (415) 555-0123".into()),
+                "call_completed_2" => call.summary.to = Some("001 415 555 0123".into()),
+                _ => {}
+            }
+            calls.push((acme.clone(), call));
         }
+    }
+    // Three months of history, so that lists have pages to turn.
+    for i in 1..=60 {
+        calls.push((acme.clone(), gen.history_call(&acme, i, now, Duration::days(90))));
     }
     // Two hours of conversation with word timings: far past DynamoDB's 400 KB item limit.
     calls.push((

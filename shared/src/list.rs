@@ -164,8 +164,11 @@ fn flag(field: &str, value: &str) -> Result<bool, ApiError> {
 
 impl ListQuery {
     /// Reads the query string. Every parameter is known, given once (a `status` may repeat: the values add
-    /// up) and valid; otherwise a 400 names it.
+    /// up) and valid; otherwise a 400 names it. Parameters are read in name order, so a request with several
+    /// bad ones always names the same one.
     pub fn parse<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<ListQuery, ApiError> {
+        let mut params: Vec<(&str, &str)> = params.into_iter().collect();
+        params.sort_by_key(|(name, _)| *name);
         let mut q = ListQuery::default();
         let mut seen = BTreeSet::new();
         let mut limit: Option<(&str, u32)> = None;
@@ -417,6 +420,8 @@ mod tests {
         assert_eq!(field(&[("includeTotal", "yes please")]), "includeTotal");
         assert_eq!(field(&[("assistantId", "a"), ("assistantId", "b")]), "assistantId");
         assert_eq!(field(&[("cursor", "")]), "cursor");
+        assert_eq!(field(&[("type", "outbound"), ("direction", "inbound")]), "type");
+        assert_eq!(field(&[("sort", "up"), ("limit", "0"), ("colour", "red")]), "colour");
     }
 
     #[test]

@@ -388,6 +388,20 @@ mod tests {
     }
 
     #[test]
+    fn list_calls_may_query_every_list_index_and_gets_its_cursor_key_from_the_stack() {
+        let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
+        let function = &doc["Resources"]["ListCallsFunction"]["Properties"];
+        let env = &function["Environment"]["Variables"]["CURSOR_SECRET"];
+        let env = serde_norway::to_string(env).unwrap();
+        assert!(env.contains("resolve:secretsmanager:${CursorSecret}"), "{env}");
+        let policy = serde_norway::to_string(&function["Policies"]).unwrap();
+        for index in layout::ListIndex::ALL {
+            assert!(policy.contains(&format!("/index/{}", index.name())), "{}", index.name());
+        }
+        assert!(!policy.contains("dynamodb:Scan"));
+    }
+
+    #[test]
     fn template_never_switches_on_local_auth() {
         let t = deployed().unwrap();
         assert!(!t.function_env.contains_key("CALLRECORDS_LOCAL_AUTH"));
