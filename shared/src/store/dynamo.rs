@@ -38,6 +38,12 @@ pub const PART_BYTES: usize = 350 * 1024;
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
 
+/// Items counted per request by [`DynamoStore::count`].
+const COUNT_PAGE: i32 = 1000;
+
+/// Time slices [`DynamoStore::count`] counts at once.
+pub const COUNT_SLICES: u32 = 8;
+
 /// Calls per round of [`DynamoStore::put_calls`].
 pub const BULK_CHUNK: usize = 100;
 
@@ -675,10 +681,76 @@ impl DynamoStore {
         Ok(list::Read { items, last_read })
     }
 
-    /// How many calls match a plan over all pages: Queries that return only a count, following pages. Reads
-    /// every matching index item (about one request per megabyte of them): asked for, never by default.
+    /// How many calls match a plan over all pages. Reads every matching index item (asked for, never by
+    /// default), so it is spread: the first and last item of the range are found (two one-item Queries), the
+    /// time between them is cut into [`COUNT_SLICES`] slices, and each slice is counted by its own chain of
+    /// count-only Queries, all slices at once. A tenant's 100,000 calls are about 120 requests, in about a
+    /// sixth of the time one chain would take.
     pub async fn count(&self, plan: &Plan) -> Result<u64, StoreError> {
-        let query = self.list_query(plan).select(Select::Count);
+        let (Some(first), Some(last)) = (self.edge(plan, true).await?, self.edge(plan, false).await?) else {
+            return Ok(0);
+        };
+        let (Some((t0, _)), Some((t1, _))) = (layout::parse_list_sk(&first), layout::parse_list_sk(&last)) else {
+            return Err(StoreError::Failed(format!("list keys {first:?} / {last:?}")));
+        };
+        let span = (t1 - t0).num_nanoseconds().unwrap_or(i64::MAX);
+        let slices = if span < i64::from(COUNT_SLICES) {
+            1
+        } else {
+            COUNT_SLICES
+        };
+        let mut bounds = vec![plan.lower.clone()];
+        for k in 1..slices {
+            let at = t0 + chrono::Duration::nanoseconds(span / i64::from(slices) * i64::from(k));
+            bounds.push(Some(layout::list_time(at)));
+        }
+        bounds.push(plan.upper.clone());
+        let ranges = bounds.windows(2).map(|w| Plan {
+            lower: w[0].clone(),
+            upper: w[1].clone(),
+            ..plan.clone()
+        });
+        let counts = futures::future::try_join_all(
+            ranges
+                .into_iter()
+                .map(|range| async move { self.count_range(&range).await }),
+        )
+        .await?;
+        Ok(counts.into_iter().sum())
+    }
+
+    /// The list key of the first (or last) item in the plan's key range, filters aside.
+    async fn edge(&self, plan: &Plan, first: bool) -> Result<Option<String>, StoreError> {
+        let keys_only = Plan {
+            conditions: Vec::new(),
+            ascending: first,
+            ..plan.clone()
+        };
+        let out = self
+            .list_query(&keys_only)
+            .projection_expression("#s")
+            .expression_attribute_names("#s", layout::LIST_SK)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        Ok(out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .and_then(|mut item| match item.remove(layout::LIST_SK) {
+                Some(AttributeValue::S(sk)) => Some(sk),
+                _ => None,
+            }))
+    }
+
+    /// Count-only Queries over one key range, following pages.
+    async fn count_range(&self, plan: &Plan) -> Result<u64, StoreError> {
+        // At most COUNT_PAGE items per request: on DynamoDB about what its 1 MB page holds anyway (summaries
+        // are 1-2 KB), and it keeps each request short. DynamoDB Local, left unbounded, builds a whole
+        // partition's count in memory and fails with an internal error at 100,000 calls.
+        let query = self.list_query(plan).select(Select::Count).limit(COUNT_PAGE);
         let mut total = 0u64;
         let mut start: Option<Item> = None;
         loop {
