@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, Select, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -752,20 +753,8 @@ impl DynamoStore {
         // partition's count in memory and fails with an internal error at 100,000 calls.
         let query = self.list_query(plan).select(Select::Count).limit(COUNT_PAGE);
         let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = query
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| classify("Query", e))?;
-            total += u64::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
-            }
-        }
+        each_page(query, |out| total += u64::try_from(out.count).unwrap_or(0)).await?;
+        Ok(total)
     }
 
     /// The Query a plan describes: its index and partition, the date range on the list sort key, the
@@ -935,23 +924,30 @@ pub struct DuePage {
     pub next: Option<HashMap<String, AttributeValue>>,
 }
 
-/// Every item a Query returns, following its pages.
-async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
-    let mut items = Vec::new();
+/// Sends a Query and each page after it, handing every response to `on_page`.
+async fn each_page(query: QueryFluentBuilder, mut on_page: impl FnMut(QueryOutput)) -> Result<(), StoreError> {
     let mut start: Option<Item> = None;
     loop {
-        let out = query
+        let mut out = query
             .clone()
             .set_exclusive_start_key(start.take())
             .send()
             .await
             .map_err(|e| classify("Query", e))?;
-        items.extend(out.items.unwrap_or_default());
-        match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return Ok(items),
+        let next = out.last_evaluated_key.take().filter(|k| !k.is_empty());
+        on_page(out);
+        match next {
+            Some(k) => start = Some(k),
+            None => return Ok(()),
         }
     }
+}
+
+/// Every item a Query returns, following its pages.
+async fn all_pages(query: QueryFluentBuilder) -> Result<Vec<Item>, StoreError> {
+    let mut items = Vec::new();
+    each_page(query, |out| items.extend(out.items.unwrap_or_default())).await?;
+    Ok(items)
 }
 
 /// The summary item of a call, with its live-recordings index keys when its recording is live.
