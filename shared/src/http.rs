@@ -1,11 +1,12 @@
-//! The edge between API Gateway and the domain: the success and error envelopes, the request id, and who the
-//! caller is. This module alone maps [`ApiError`] to HTTP.
+//! The edge between API Gateway and the domain: the success and error envelopes, the request id, who the
+//! caller is, and the one log line each request leaves. This module alone maps [`ApiError`] to HTTP.
 
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
+use std::time::Instant;
 
 use crate::apikey;
 use crate::error::ApiError;
@@ -176,5 +177,50 @@ pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result
             keys.authenticate(key).await?.ok_or(ApiError::Unauthorized)
         }
         (None, AuthMode::Authorizer) => Err(ApiError::Unauthorized),
+    }
+}
+
+/// The one structured log line a request leaves: `{"message":"request","requestId","route","status",
+/// "latencyMs","tenant","error"}`. It names the route's template (never the raw path or query string, which
+/// may hold a phone number) and the tenant (never the key).
+pub struct RequestLog {
+    route: &'static str,
+    request_id: String,
+    started: Instant,
+    tenant: Option<TenantId>,
+}
+
+impl RequestLog {
+    pub fn start(route: &'static str, req: &Request) -> Self {
+        RequestLog {
+            route,
+            request_id: request_id(req),
+            started: Instant::now(),
+            tenant: None,
+        }
+    }
+
+    /// The tenant, once the request is authenticated.
+    pub fn tenant(&mut self, tenant: &TenantId) {
+        self.tenant = Some(tenant.clone());
+    }
+
+    /// The response for `result` (`ok` makes the success response), logged.
+    pub fn finish<T>(self, result: Result<T, ApiError>, ok: impl FnOnce(T) -> Response<Body>) -> Response<Body> {
+        let (response, code) = match result {
+            Ok(value) => (ok(value), None),
+            Err(err) => (error(&err, &self.request_id), Some(err.code())),
+        };
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            requestId = %self.request_id,
+            route = self.route,
+            status = response.status().as_u16(),
+            latencyMs = (latency_ms * 1000.0).round() / 1000.0,
+            tenant = self.tenant.as_ref().map(TenantId::as_str),
+            error = code,
+            "request"
+        );
+        response
     }
 }

@@ -2,6 +2,8 @@
 //! `scripts/test` starts (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), and requests built from the
 //! sample events in `events/`, sent through the functions' real entry points.
 
+pub mod emulator;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 

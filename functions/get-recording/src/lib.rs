@@ -2,8 +2,9 @@
 //! open never holds a dead one. 302 to the link by default; JSON `{url, expiresAt}` with `?format=json` or
 //! `Accept: application/json`. 404 when the call has no servable recording, 410 once retention has ended.
 
+use callrecords::http::{self, RequestLog};
 use callrecords::recording::Link;
-use callrecords::{http, ApiError, App, CallId};
+use callrecords::{ApiError, App, CallId};
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Serialize;
@@ -36,26 +37,24 @@ fn wants_json(req: &Request) -> Result<bool, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let request_id = http::request_id(&req);
+    let mut log = RequestLog::start("GET /api/v1/calls/{callId}/recording", &req);
     let result = async {
         let tenant = http::tenant(&req, app.auth_mode(), &app.store).await?;
+        log.tenant(&tenant);
         let json = wants_json(&req)?;
         let id = CallId::parse(req.path_parameters().first("callId").unwrap_or_default())?;
         Ok::<(Link, bool), ApiError>((app.recording_link(&tenant, &id).await?, json))
     }
     .await;
-    Ok(match result {
-        Ok((link, json)) => {
-            let body = LinkBody {
-                url: &link.url,
-                expires_at: link.expires_at,
-            };
-            if json {
-                http::ok(&body)
-            } else {
-                http::redirect(&link.url, &body)
-            }
+    Ok(log.finish(result, |(link, json)| {
+        let body = LinkBody {
+            url: &link.url,
+            expires_at: link.expires_at,
+        };
+        if json {
+            http::ok(&body)
+        } else {
+            http::redirect(&link.url, &body)
         }
-        Err(err) => http::error(&err, &request_id),
-    })
+    }))
 }
