@@ -74,7 +74,7 @@ impl CursorKeys {
             return Err(invalid("too long"));
         }
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not a cursor"))?;
-        if bytes.len() < 1 + TAG_LEN + 1 || bytes[0] != VERSION {
+        if bytes.len() < 1 + TAG_LEN || bytes[0] != VERSION {
             return Err(invalid("not a cursor"));
         }
         let (body, tag) = bytes.split_at(bytes.len() - TAG_LEN);

@@ -157,18 +157,28 @@ pub enum AuthMode {
     Local,
 }
 
-/// The tenant the request acts for; never taken from anything the caller sends directly.
-pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
-    let from_authorizer = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().map(|a| a.fields.get(TENANT_CONTEXT_KEY)),
-        _ => None,
+/// What the authorizer said about the request: `None` when no authorizer ran; otherwise its tenant, or
+/// 401 when it found no valid key.
+pub fn authorizer_tenant(req: &Request) -> Option<Result<TenantId, ApiError>> {
+    let authorizer = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref()?,
+        _ => return None,
     };
-    match (from_authorizer, mode) {
-        // The authorizer ran: its word is final, a missing tenant means a bad key.
-        (Some(value), _) => value
+    // The authorizer ran: its word is final, a missing tenant means a bad key.
+    Some(
+        authorizer
+            .fields
+            .get(TENANT_CONTEXT_KEY)
             .and_then(|v| v.as_str())
             .and_then(|t| TenantId::parse(t).ok())
             .ok_or(ApiError::Unauthorized),
+    )
+}
+
+/// The tenant the request acts for; never taken from anything the caller sends directly.
+pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
+    match (authorizer_tenant(req), mode) {
+        (Some(verdict), _) => verdict,
         (None, AuthMode::Local) => {
             let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let Some(key) = header.and_then(apikey::bearer) else {
@@ -222,5 +232,154 @@ impl RequestLog {
             "request"
         );
         response
+    }
+}
+
+/// Query characters an `http::Uri` takes as they are (RFC 3986); everything else is percent-encoded.
+const QUERY_KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/')
+    .remove(b'?')
+    .remove(b'%');
+
+/// Makes an API Gateway event safe to turn into a request. lambda_http builds the request's URI from
+/// `rawPath`, `rawQueryString` and the host, and panics (`failed to build request`) when they do not make a
+/// valid URI: a query with a character a URI may not hold as it is (a space, `|`, `{`, `"` …), or a host
+/// or path that does not parse. The query is percent-encoded where it must be (its parameters decode to the
+/// same values), the path made absolute, and an unusable host left out. Found by `fuzz/fuzz_targets/event.rs`.
+pub fn sanitize(event: &mut lambda_http::request::LambdaRequest) {
+    let lambda_http::request::LambdaRequest::ApiGatewayV2(ev) = event else {
+        return;
+    };
+    if let Some(query) = ev.raw_query_string.as_mut() {
+        *query = percent_encoding::utf8_percent_encode(query, QUERY_KEEP).to_string();
+    }
+    if let Some(path) = ev.raw_path.as_mut() {
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+    }
+    let path = ev.raw_path.clone().unwrap_or_default();
+    // As lambda_http builds it: parsed as a URL, then as the request's URI.
+    let usable = |host: &str| {
+        url::Url::parse(&format!("https://{host}{path}"))
+            .is_ok_and(|u| u.as_str().parse::<lambda_http::http::Uri>().is_ok())
+    };
+    if ev
+        .headers
+        .get(lambda_http::http::header::HOST)
+        .is_some_and(|h| !h.to_str().is_ok_and(usable))
+    {
+        ev.headers.remove(lambda_http::http::header::HOST);
+    }
+    if ev.request_context.domain_name.as_deref().is_some_and(|h| !usable(h)) {
+        ev.request_context.domain_name = None;
+    }
+    // The scheme comes from X-Forwarded-Proto; anything but http(s) could break the URI as well.
+    if ev
+        .headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| !matches!(p.to_str(), Ok("http" | "https")))
+    {
+        ev.headers.remove("x-forwarded-proto");
+    }
+}
+
+/// `lambda_http::run` for this API's handlers, with every event [`sanitize`]d first.
+pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: FnMut(Request) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<Body>, lambda_http::Error>> + Send,
+{
+    let adapter = lambda_http::Adapter::from(lambda_runtime::service_fn(handler));
+    lambda_runtime::run(Sanitized(adapter)).await
+}
+
+/// Wraps lambda_http's adapter: sanitizes each event, then hands it on.
+struct Sanitized<S>(S);
+
+impl<S> lambda_runtime::Service<lambda_runtime::LambdaEvent<lambda_http::request::LambdaRequest>> for Sanitized<S>
+where
+    S: lambda_runtime::Service<lambda_runtime::LambdaEvent<lambda_http::request::LambdaRequest>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut event: lambda_runtime::LambdaEvent<lambda_http::request::LambdaRequest>) -> Self::Future {
+        sanitize(&mut event.payload);
+        self.0.call(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::request::LambdaRequest;
+
+    fn event(query: &str, path: &str, host: &str) -> LambdaRequest {
+        let json = serde_json::json!({
+            "version": "2.0", "routeKey": "GET /api/v1/calls", "rawPath": path, "rawQueryString": query,
+            "headers": {"host": host, "x-forwarded-proto": "ht tp"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "exa mple", "domainPrefix": "a",
+                "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+                "requestId": "r", "routeKey": "GET /api/v1/calls", "stage": "$default", "time": "t", "timeEpoch": 0},
+            "isBase64Encoded": false
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn events_lambda_http_would_panic_on_become_requests_with_the_same_parameters() {
+        let mut ev = event("status=a b|c{\"}&limit=5&note=%7C", ":9/x", "local.`example.com");
+        sanitize(&mut ev);
+        let req: Request = ev.into();
+        let q = req.query_string_parameters();
+        assert_eq!(q.first("status"), Some("a b|c{\"}"));
+        assert_eq!(q.first("limit"), Some("5"));
+        assert_eq!(q.first("note"), Some("|"));
+        assert_eq!(req.uri().path(), "/:9/x");
+    }
+
+    #[test]
+    fn an_ordinary_event_is_left_as_it_is() {
+        let mut ev = event(
+            "status=completed,failed&phoneNumber=%2B14155550100",
+            "/api/v1/calls",
+            "api.example.com",
+        );
+        let before = format!("{ev:?}");
+        sanitize(&mut ev);
+        // Only the odd forwarded-proto of this sample is dropped.
+        let LambdaRequest::ApiGatewayV2(inner) = &ev else {
+            panic!()
+        };
+        assert_eq!(
+            inner.raw_query_string.as_deref(),
+            Some("status=completed,failed&phoneNumber=%2B14155550100")
+        );
+        assert_eq!(inner.raw_path.as_deref(), Some("/api/v1/calls"));
+        assert!(inner.headers.get("host").is_some());
+        assert_ne!(before, format!("{ev:?}"));
     }
 }

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -101,7 +101,7 @@ fn id_value(field: &str, value: &str) -> Result<String, ApiError> {
     if value.is_empty() {
         return Err(ApiError::invalid(field, "must not be empty"));
     }
-    if value.len() > MAX_VALUE_LEN {
+    if value.chars().count() > MAX_VALUE_LEN {
         return Err(ApiError::invalid(field, "must be at most 128 characters"));
     }
     if value.chars().any(char::is_control) {
@@ -150,8 +150,21 @@ fn date_bound(field: &str, value: &str, upper: bool) -> Result<Option<DateTime<U
             Some(t)
         }
     };
-    // List times are keyed with four-digit years: a bound past year 9999 bounds nothing.
-    Ok(instant.filter(|t| layout::list_time(*t).len() == 30))
+    // List times are keyed with four-digit years. A bound beyond them either bounds nothing (a lower bound
+    // before year 0, an upper one after 9999) or leaves nothing to find, which is refused rather than
+    // answered with an empty list that looks like "no calls".
+    let Some(instant) = instant else {
+        return Ok(None);
+    };
+    let in_range = |t: DateTime<Utc>| (0..=9999).contains(&t.year());
+    match (in_range(instant), upper, instant.year() > 9999) {
+        (true, _, _) => Ok(Some(instant)),
+        (false, false, false) | (false, true, true) => Ok(None),
+        (false, _, _) => Err(ApiError::invalid(
+            field,
+            "must fall within the years 0000 to 9999 in UTC",
+        )),
+    }
 }
 
 fn flag(field: &str, value: &str) -> Result<bool, ApiError> {
@@ -447,6 +460,18 @@ mod tests {
         assert_eq!(q.filters.from, Some("2025-01-15T07:30:00Z".parse().unwrap()));
         assert_eq!(q.filters.until, Some("2025-01-15T07:30:00.000000001Z".parse().unwrap()));
         assert_eq!(parse(&[("dateTo", "9999-12-31")]).unwrap().filters.until, None);
+        // Beyond the years a list key can hold: no bound where that is right, a 400 where nothing could match.
+        assert_eq!(
+            parse(&[("dateFrom", "0000-01-01T00:00:00+01:00")])
+                .unwrap()
+                .filters
+                .from,
+            None
+        );
+        assert_eq!(field(&[("dateFrom", "9999-12-31T23:00:00-05:00")]), "dateFrom");
+        assert_eq!(field(&[("dateTo", "0000-01-01T00:00:00+01:00")]), "dateTo");
+        let q = parse(&[("assistantId", &"ü".repeat(128))]).unwrap();
+        assert_eq!(q.filters.assistant_id.map(|a| a.chars().count()), Some(128));
     }
 
     #[test]

@@ -24,6 +24,9 @@ fn wants_json(req: &Request) -> Result<bool, ApiError> {
             return Err(ApiError::invalid(name, "unknown parameter"));
         }
     }
+    if params.all("format").is_some_and(|all| all.len() > 1) {
+        return Err(ApiError::invalid("format", "given more than once"));
+    }
     match params.first("format") {
         Some("json") => Ok(true),
         Some("redirect") => Ok(false),

@@ -1,5 +1,5 @@
 use callrecords::App;
-use lambda_http::{run, service_fn, Error};
+use lambda_http::Error;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -8,5 +8,5 @@ async fn main() -> Result<(), Error> {
     if app.config.cursor_keys.is_none() {
         return Err("CURSOR_SECRET is not set: list-calls cannot sign cursors".into());
     }
-    run(service_fn(|req| list_calls::handle(&app, req))).await
+    callrecords::http::run(|req| list_calls::handle(&app, req)).await
 }

@@ -99,7 +99,7 @@ impl ListKeys {
         // indexes; DynamoDB refuses empty key values anyway.
         let key = |index: ListIndex, value: Option<&str>| {
             value
-                .filter(|v| !v.is_empty() && v.len() <= crate::list::MAX_VALUE_LEN)
+                .filter(|v| !v.is_empty() && v.chars().count() <= crate::list::MAX_VALUE_LEN)
                 .map(|v| index.pk(tenant, v))
         };
         ListKeys {
