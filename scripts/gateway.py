@@ -116,7 +116,12 @@ class Gateway(BaseHTTPRequestHandler):
         body = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
         self.send(int(response.get("statusCode", 200)), response.get("headers") or {}, body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = do_CONNECT = handle_any
+    def __getattr__(self, name):
+        # Every method, known or not (TRACE, QUERY, ...), takes the same path: API Gateway answers 404 for a
+        # method no route has, where http.server would answer 501.
+        if name.startswith("do_"):
+            return self.handle_any
+        raise AttributeError(name)
 
 
 def main():

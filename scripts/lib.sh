@@ -15,7 +15,7 @@ install_tools() {
   local want
   want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
   if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$want" ]; then
-    log "installing Python tools into .tools/venv (cargo-lambda, moto, SAM CLI)"
+    log "installing Python tools into .tools/venv (cargo-lambda, moto, SAM CLI, schemathesis)"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
     echo "$want" > "$VENV/.requirements"
