@@ -500,13 +500,7 @@ impl DynamoStore {
                 }
                 pending = out.unprocessed_keys.and_then(|mut m| m.remove(&self.table));
                 if pending.is_some() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "BatchGetItem: unprocessed keys after retries".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                    back_off("BatchGetItem", &mut attempt).await?;
                 }
             }
         }
@@ -531,13 +525,7 @@ impl DynamoStore {
                     .and_then(|mut m| m.remove(&self.table))
                     .unwrap_or_default();
                 if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "BatchWriteItem: unprocessed items after retries".into(),
-                        ));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
+                    back_off("BatchWriteItem", &mut attempt).await?;
                 }
             }
         }
@@ -922,6 +910,19 @@ pub struct DuePage {
     pub due: Vec<DueRecording>,
     /// Where the next page starts; `None` at the end of the shard.
     pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+/// Waits before another try at a batch's unprocessed part, longer each time (50 ms doubling up to 1.6 s);
+/// after 8 tries the service counts as unavailable.
+async fn back_off(op: &str, attempt: &mut u32) -> Result<(), StoreError> {
+    *attempt += 1;
+    if *attempt > 8 {
+        return Err(StoreError::Unavailable(format!(
+            "{op}: unprocessed items after retries"
+        )));
+    }
+    tokio::time::sleep(Duration::from_millis(25 << (*attempt).min(6))).await;
+    Ok(())
 }
 
 /// Sends a Query and each page after it, handing every response to `on_page`.
