@@ -14,7 +14,7 @@ use crate::recording::{self, Link, S3Recordings};
 use crate::store::layout;
 use crate::store::metrics::RequestCounter;
 use crate::store::DynamoStore;
-use crate::view::{CallDetail, CallListItem, CallPage, Pagination};
+use crate::view::{self, CallDetail, CallListItem, CallPage, Pagination};
 
 pub struct App {
     pub config: Config,
@@ -58,13 +58,7 @@ impl App {
     /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served.
     pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<CallDetail, ApiError> {
         let record = self.store.get_call(tenant, id).await?.ok_or(ApiError::NotFound)?;
-        let now = self.clock.now();
-        let state = recording::state(&record.summary, record.recording.as_ref(), self.config.retention, now);
-        let link = match &state.link {
-            Some(grant) => Some(self.recordings.presign_get(&grant.key, now, grant.ttl).await?),
-            None => None,
-        };
-        Ok(CallDetail::new(record, state, link))
+        view::call_detail(record, self.config.retention, self.clock.now(), &self.recordings).await
     }
 
     /// GET /api/v1/calls: one page of the tenant's calls (one Query; see [`crate::list`] for the rules), and

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::error::ApiError;
 use crate::model::{transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus};
-use crate::recording::{Link, RecordingState};
+use crate::recording::{self, Link, RecordingState, Retention, S3Recordings};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +55,22 @@ impl CallDetail {
             recording_url_expires_at,
         }
     }
+}
+
+/// What get-call serves for a stored call at `now`: its recording's state under `retention` and, when a link
+/// may be served, a fresh one. No store reads: presigning signs locally with the client's credentials.
+pub async fn call_detail(
+    record: CallRecord,
+    retention: Retention,
+    now: DateTime<Utc>,
+    recordings: &S3Recordings,
+) -> Result<CallDetail, ApiError> {
+    let state = recording::state(&record.summary, record.recording.as_ref(), retention, now);
+    let link = match &state.link {
+        Some(grant) => Some(recordings.presign_get(&grant.key, now, grant.ttl).await?),
+        None => None,
+    };
+    Ok(CallDetail::new(record, state, link))
 }
 
 /// One call in a list: the summary and its recording's state, without the content (messages, events,

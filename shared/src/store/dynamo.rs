@@ -48,7 +48,8 @@ pub const COUNT_SLICES: u32 = 8;
 /// Calls per round of [`DynamoStore::put_calls`].
 pub const BULK_CHUNK: usize = 100;
 
-type Item = HashMap<String, AttributeValue>;
+/// A DynamoDB item, as the SDK reads and writes it.
+pub type Item = HashMap<String, AttributeValue>;
 
 /// The summary item of a call.
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +192,167 @@ fn new_version() -> Result<String, StoreError> {
     Ok(hex::encode(bytes))
 }
 
+/// How a write names the content version of the parts it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// A new random version on every write ([`DynamoStore::put_call`]): a write never shares parts with
+    /// another, so deleting every part that was there before it is always safe.
+    Fresh,
+    /// The digest of the compressed content ([`DynamoStore::put_calls`]): writing the same call again rewrites
+    /// the same items, so bulk writes are idempotent. `0` for a call without content.
+    Digest,
+}
+
+/// A call as the items the store writes for it (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedCall {
+    /// The call's partition key.
+    pub pk: String,
+    /// The content version the summary names and the parts carry in their sort keys.
+    pub version: String,
+    /// The content part items, in order: the compressed content cut into pieces of at most [`PART_BYTES`].
+    /// Empty for a call without content.
+    pub parts: Vec<Item>,
+    /// The summary item.
+    pub summary: Item,
+}
+
+impl EncodedCall {
+    /// Every item, in write order: the parts, then the summary.
+    pub fn into_items(self) -> Vec<Item> {
+        let mut items = self.parts;
+        items.push(self.summary);
+        items
+    }
+
+    /// Bytes of compressed content over all parts.
+    pub fn content_bytes(&self) -> usize {
+        self.parts
+            .iter()
+            .map(|item| match item.get(layout::PART_DATA) {
+                Some(AttributeValue::B(blob)) => blob.as_ref().len(),
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+/// The items the store writes for a call, without any I/O: the call normalised, its content compressed and
+/// cut into parts, and its summary item with its list and live-recordings index keys. What
+/// [`DynamoStore::put_call`] and [`DynamoStore::put_calls`] write.
+pub fn encode_call(tenant: &TenantId, record: CallRecord, versioning: Versioning) -> Result<EncodedCall, StoreError> {
+    let record = record.normalised();
+    let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
+    let pk = layout::call_pk(tenant, &id);
+    let bytes = if is_empty(&record.content) {
+        Vec::new()
+    } else {
+        compress(&record.content)?
+    };
+    let version = match versioning {
+        Versioning::Fresh => new_version()?,
+        Versioning::Digest if bytes.is_empty() => "0".to_owned(),
+        Versioning::Digest => hex::encode(&Sha256::digest(&bytes)[..8]),
+    };
+    let parts: Vec<Item> = bytes
+        .chunks(PART_BYTES)
+        .enumerate()
+        .map(|(i, data)| {
+            HashMap::from([
+                (layout::PK.to_owned(), s(&pk)),
+                (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
+                (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(data))),
+            ])
+        })
+        .collect();
+    let summary = summary_item(
+        tenant,
+        &id,
+        record.summary,
+        record.recording,
+        version.clone(),
+        parts.len() as u32,
+    )?;
+    Ok(EncodedCall {
+        pk,
+        version,
+        parts,
+        summary,
+    })
+}
+
+/// What the items of a call's partition hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// No summary: the tenant has no such call.
+    Missing,
+    Whole(Box<CallRecord>),
+    /// The summary names parts that are not (yet) all visible: a read racing a rewrite.
+    Torn,
+}
+
+/// A call from the items of its partition (what the Query of [`DynamoStore::get_call`] returns, in any
+/// order), without any I/O: the summary, and the content decompressed from the parts of the version the
+/// summary names; parts of other versions are ignored.
+pub fn decode_call(id: &CallId, items: Vec<Item>) -> Result<Fetched, StoreError> {
+    let mut summary: Option<SummaryItem> = None;
+    let mut parts: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    for mut item in items {
+        let sk = match item.get(layout::SK) {
+            Some(AttributeValue::S(sk)) => sk.clone(),
+            _ => return Err(StoreError::Failed(format!("call {id}: item without sort key"))),
+        };
+        if sk == layout::SUMMARY_SK {
+            summary = Some(
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?,
+            );
+        } else if let Some((version, index)) = layout::parse_part_sk(&sk) {
+            let data = match item.remove(layout::PART_DATA) {
+                Some(AttributeValue::B(blob)) => blob.into_inner(),
+                _ => return Err(StoreError::Failed(format!("call {id}: part {sk} without data"))),
+            };
+            parts.push((version.to_owned(), index, data));
+        }
+    }
+    let Some(summary) = summary else {
+        return Ok(Fetched::Missing);
+    };
+    let mut mine: Vec<(u32, Vec<u8>)> = parts
+        .into_iter()
+        .filter(|(v, _, _)| *v == summary.content_version)
+        .map(|(_, i, d)| (i, d))
+        .collect();
+    mine.sort_by_key(|(i, _)| *i);
+    let complete =
+        mine.len() == summary.content_parts as usize && mine.iter().enumerate().all(|(n, (i, _))| *i as usize == n);
+    if !complete {
+        return Ok(Fetched::Torn);
+    }
+    let content = if mine.is_empty() {
+        CallContent::default()
+    } else {
+        decompress(&mine.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
+    };
+    Ok(Fetched::Whole(Box::new(CallRecord {
+        summary: summary.summary,
+        recording: summary.recording,
+        content,
+    })))
+}
+
+fn put_request(item: Item) -> WriteRequest {
+    WriteRequest::builder()
+        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
+        .build()
+}
+
+fn delete_request(pk: &str, sk: String) -> WriteRequest {
+    let key = HashMap::from([(layout::PK.to_owned(), s(pk)), (layout::SK.to_owned(), s(sk))]);
+    WriteRequest::builder()
+        .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set"))
+        .build()
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -226,50 +388,7 @@ impl DynamoStore {
 
     async fn read_call(&self, tenant: &TenantId, id: &CallId) -> Result<Fetched, StoreError> {
         let items = self.query_partition(&layout::call_pk(tenant, id), None).await?;
-        let mut summary: Option<SummaryItem> = None;
-        let mut parts: Vec<(String, u32, Vec<u8>)> = Vec::new();
-        for item in items {
-            let sk = match item.get(layout::SK) {
-                Some(AttributeValue::S(sk)) => sk.clone(),
-                _ => return Err(StoreError::Failed(format!("call {id}: item without sort key"))),
-            };
-            if sk == layout::SUMMARY_SK {
-                summary = Some(
-                    serde_dynamo::from_item(item)
-                        .map_err(|e| StoreError::Failed(format!("call {id}: summary: {e}")))?,
-                );
-            } else if let Some((version, index)) = layout::parse_part_sk(&sk) {
-                let data = match item.get(layout::PART_DATA) {
-                    Some(AttributeValue::B(blob)) => blob.clone().into_inner(),
-                    _ => return Err(StoreError::Failed(format!("call {id}: part {sk} without data"))),
-                };
-                parts.push((version.to_owned(), index, data));
-            }
-        }
-        let Some(summary) = summary else {
-            return Ok(Fetched::Missing);
-        };
-        let mut mine: Vec<(u32, Vec<u8>)> = parts
-            .into_iter()
-            .filter(|(v, _, _)| *v == summary.content_version)
-            .map(|(_, i, d)| (i, d))
-            .collect();
-        mine.sort_by_key(|(i, _)| *i);
-        let complete =
-            mine.len() == summary.content_parts as usize && mine.iter().enumerate().all(|(n, (i, _))| *i as usize == n);
-        if !complete {
-            return Ok(Fetched::Torn);
-        }
-        let content = if mine.is_empty() {
-            CallContent::default()
-        } else {
-            decompress(&mine.into_iter().map(|(_, d)| d).collect::<Vec<_>>())?
-        };
-        Ok(Fetched::Whole(Box::new(CallRecord {
-            summary: summary.summary,
-            recording: summary.recording,
-            content,
-        })))
+        decode_call(id, items)
     }
 
     /// All items of a partition, following pages; `projection` limits the attributes returned.
@@ -299,19 +418,9 @@ impl DynamoStore {
 
     /// Writes a whole call (creating or replacing it). See the module docs for the write order.
     pub async fn put_call(&self, tenant: &TenantId, record: CallRecord) -> Result<(), StoreError> {
-        let record = record.normalised();
-        let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
-        let pk = layout::call_pk(tenant, &id);
-        let version = new_version()?;
-        let bytes = if is_empty(&record.content) {
-            Vec::new()
-        } else {
-            compress(&record.content)?
-        };
-        let parts: Vec<&[u8]> = bytes.chunks(PART_BYTES).collect();
-
+        let call = encode_call(tenant, record, Versioning::Fresh)?;
         let old_parts: Vec<String> = self
-            .query_partition(&pk, Some(layout::SK))
+            .query_partition(&call.pk, Some(layout::SK))
             .await?
             .into_iter()
             .filter_map(|item| match item.get(layout::SK) {
@@ -320,40 +429,17 @@ impl DynamoStore {
             })
             .collect();
 
-        let puts = parts.iter().enumerate().map(|(i, data)| {
-            let item = HashMap::from([
-                (layout::PK.to_owned(), s(&pk)),
-                (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
-                (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(*data))),
-            ]);
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
-                .build()
-        });
-        self.batch_write(puts.collect()).await?;
-
-        let item = summary_item(
-            tenant,
-            &id,
-            record.summary,
-            record.recording,
-            version,
-            parts.len() as u32,
-        )?;
+        self.batch_write(call.parts.into_iter().map(put_request).collect())
+            .await?;
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(call.summary))
             .send()
             .await
             .map_err(|e| classify("PutItem", e))?;
 
-        let deletes = old_parts.into_iter().map(|sk| {
-            let key = HashMap::from([(layout::PK.to_owned(), s(&pk)), (layout::SK.to_owned(), s(sk))]);
-            WriteRequest::builder()
-                .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set"))
-                .build()
-        });
+        let deletes = old_parts.into_iter().map(|sk| delete_request(&call.pk, sk));
         self.batch_write(deletes.collect()).await
     }
 
@@ -383,65 +469,23 @@ impl DynamoStore {
     }
 
     async fn put_round(&self, tenant: &TenantId, records: Vec<CallRecord>) -> Result<(), StoreError> {
-        let mut calls: Vec<(String, String, Vec<Vec<u8>>, Item)> = Vec::with_capacity(records.len());
+        let mut calls: Vec<EncodedCall> = Vec::with_capacity(records.len());
         for record in records {
-            let record = record.normalised();
-            let id = CallId::parse(&record.summary.id).map_err(|e| StoreError::Failed(e.to_string()))?;
-            let pk = layout::call_pk(tenant, &id);
-            let bytes = if is_empty(&record.content) {
-                Vec::new()
-            } else {
-                compress(&record.content)?
-            };
-            let version = if bytes.is_empty() {
-                "0".to_owned()
-            } else {
-                hex::encode(&Sha256::digest(&bytes)[..8])
-            };
-            let parts: Vec<Vec<u8>> = bytes.chunks(PART_BYTES).map(<[u8]>::to_vec).collect();
-            let item = summary_item(
-                tenant,
-                &id,
-                record.summary,
-                record.recording,
-                version.clone(),
-                parts.len() as u32,
-            )?;
-            calls.retain(|(p, ..)| *p != pk);
-            calls.push((pk, version, parts, item));
+            let call = encode_call(tenant, record, Versioning::Digest)?;
+            calls.retain(|c| c.pk != call.pk);
+            calls.push(call);
         }
 
-        let before = self.content_versions(calls.iter().map(|(pk, ..)| pk.as_str())).await?;
-        let put = |item: Item| {
-            WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item set"))
-                .build()
-        };
+        let before = self.content_versions(calls.iter().map(|c| c.pk.as_str())).await?;
         let mut parts = Vec::new();
         let mut summaries = Vec::new();
         let mut stale = Vec::new();
-        for (pk, version, data, item) in calls {
-            for (i, bytes) in data.into_iter().enumerate() {
-                parts.push(put(HashMap::from([
-                    (layout::PK.to_owned(), s(&pk)),
-                    (layout::SK.to_owned(), s(layout::part_sk(&version, i as u32))),
-                    (layout::PART_DATA.to_owned(), AttributeValue::B(Blob::new(bytes))),
-                ])));
-            }
-            summaries.push(put(item));
-            if let Some((old_version, old_parts)) = before.get(&pk) {
-                if *old_version != version {
-                    for i in 0..*old_parts {
-                        let key = HashMap::from([
-                            (layout::PK.to_owned(), s(&pk)),
-                            (layout::SK.to_owned(), s(layout::part_sk(old_version, i))),
-                        ]);
-                        stale.push(
-                            WriteRequest::builder()
-                                .delete_request(DeleteRequest::builder().set_key(Some(key)).build().expect("key set"))
-                                .build(),
-                        );
-                    }
+        for call in calls {
+            parts.extend(call.parts.into_iter().map(put_request));
+            summaries.push(put_request(call.summary));
+            if let Some((old_version, old_parts)) = before.get(&call.pk) {
+                if *old_version != call.version {
+                    stale.extend((0..*old_parts).map(|i| delete_request(&call.pk, layout::part_sk(old_version, i))));
                 }
             }
         }
@@ -983,9 +1027,104 @@ fn summary_item(
     serde_dynamo::to_item(&item).map_err(|e| StoreError::Failed(format!("encode summary: {e}")))
 }
 
-enum Fetched {
-    Missing,
-    Whole(Box<CallRecord>),
-    /// The summary names parts that are not (yet) all visible.
-    Torn,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn whole(fetched: Fetched) -> CallRecord {
+        match fetched {
+            Fetched::Whole(record) => *record,
+            other => panic!("expected a whole call, got {other:?}"),
+        }
+    }
+
+    /// A small call in the API's format, without the synthetic generator (feature `admin`).
+    fn small_call() -> CallRecord {
+        let value = serde_json::json!({
+            "id": "call_123", "direction": "inbound", "status": "completed",
+            "from": "+14155550123", "to": "+14155550100",
+            "createdAt": "2025-01-15T10:30:00Z", "startTime": "2025-01-15T10:30:02Z", "endTime": "2025-01-15T10:35:30Z",
+            "recordingFormat": "wav", "recordingDuration": 328,
+            "messages": [
+                {"id": "m1", "role": "assistant", "content": "Hello!", "timestamp": "2025-01-15T10:30:03Z",
+                 "words": [{"word": "Hello!", "start": 0.5, "end": 0.9}]},
+                {"id": "m2", "role": "tool", "content": "lookup called", "timestamp": "2025-01-15T10:30:05Z",
+                 "toolInfo": {"name": "lookup", "arguments": {"q": 1}, "result": {"ok": true}}}
+            ],
+            "events": [{"timestamp": "2025-01-15T10:30:00Z", "type": "call.created", "data": {}}]
+        });
+        CallRecord::from_api_json(&tenant(), &value).unwrap()
+    }
+
+    #[test]
+    fn encoded_items_decode_to_the_same_call_in_any_order() {
+        let call = small_call();
+        let id = CallId::parse(&call.summary.id).unwrap();
+        let encoded = encode_call(&tenant(), call.clone(), Versioning::Digest).unwrap();
+        assert_eq!(encoded.parts.len(), 1);
+        assert!(encoded.content_bytes() > 0);
+        let items = encoded.into_items();
+        assert_eq!(whole(decode_call(&id, items.clone()).unwrap()), call);
+        let reversed: Vec<Item> = items.into_iter().rev().collect();
+        assert_eq!(whole(decode_call(&id, reversed).unwrap()), call);
+    }
+
+    #[test]
+    fn digest_versions_repeat_and_fresh_versions_do_not() {
+        let call = small_call();
+        let digest = |c: CallRecord| encode_call(&tenant(), c, Versioning::Digest).unwrap();
+        let fresh = |c: CallRecord| encode_call(&tenant(), c, Versioning::Fresh).unwrap();
+        assert_eq!(digest(call.clone()), digest(call.clone()));
+        assert_ne!(fresh(call.clone()).version, fresh(call.clone()).version);
+        let mut empty = call;
+        empty.content = CallContent::default();
+        let encoded = digest(empty);
+        assert_eq!((encoded.version.as_str(), encoded.parts.len()), ("0", 0));
+    }
+
+    #[test]
+    fn decode_tells_a_missing_call_from_a_torn_one() {
+        let call = small_call();
+        let id = CallId::parse(&call.summary.id).unwrap();
+        let a = encode_call(&tenant(), call.clone(), Versioning::Fresh).unwrap();
+        let b = encode_call(&tenant(), call.clone(), Versioning::Fresh).unwrap();
+        assert_eq!(decode_call(&id, Vec::new()).unwrap(), Fetched::Missing);
+        assert_eq!(decode_call(&id, a.parts.clone()).unwrap(), Fetched::Missing);
+        // The summary of one write with only the parts of another: torn, never a mixture.
+        let torn = [vec![a.summary.clone()], b.parts.clone()].concat();
+        assert_eq!(decode_call(&id, torn).unwrap(), Fetched::Torn);
+        // Parts of another version beside a whole call are ignored.
+        let both = [a.clone().into_items(), b.parts].concat();
+        assert_eq!(whole(decode_call(&id, both).unwrap()), call);
+    }
+
+    #[cfg(feature = "admin")]
+    #[test]
+    fn encode_then_decode_round_trips_synth_calls_of_one_and_several_parts() {
+        use crate::model::{CallStatus, Direction};
+        let start = "2025-01-15T10:30:00Z".parse().unwrap();
+        for (turns, parts) in [(5, 1), (2000, 2)] {
+            let call = crate::synth::Generator::new(7).call(
+                &tenant(),
+                "call_synth",
+                CallStatus::Completed,
+                Direction::Outbound,
+                start,
+                turns,
+            );
+            assert!(call.recording.is_some() && call.content.latency.is_some());
+            let id = CallId::parse(&call.summary.id).unwrap();
+            let encoded = encode_call(&tenant(), call.clone(), Versioning::Fresh).unwrap();
+            assert_eq!(encoded.parts.len(), parts, "{turns} turns");
+            assert_eq!(
+                whole(decode_call(&id, encoded.into_items()).unwrap()),
+                call,
+                "{turns} turns"
+            );
+        }
+    }
 }

@@ -1,0 +1,637 @@
+//! The performance suite behind `scripts/bench` (figures, not tests). Three parts:
+//!
+//! 1. **Functions**: each function's release bootstrap, run as Lambda runs it, against a local Runtime API
+//!    ([`callrecords_bench::runtime_api`]) and the local emulators holding the demo data: size, process
+//!    start → ready for the first event, first-request latency, cold start → answered, warm p50/p99 over
+//!    `--warm` invocations, peak RSS. The Python/boto3 peer of get-call (`bench/peer`) runs the same way,
+//!    on the same data, in the same run, and the ratios are printed.
+//! 2. **DynamoDB cost**: requests and items read per get-call and per list page, through the functions'
+//!    entry points, in tables of `--calls` sizes (1,000 and 100,000 by default).
+//! 3. **Handler CPU**: the criterion estimates of `bench/benches/codec.rs`, read from `target/criterion`
+//!    (`scripts/bench` runs them first).
+//!
+//! Then a table of the targets, each with its measured figure.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use callrecords::clock::FixedClock;
+use callrecords::config::Config;
+use callrecords::cursor::{generate_secret, CursorKeys};
+use callrecords::model::{CallStatus, Direction};
+use callrecords::recording::Retention;
+use callrecords::store::metrics::RequestCounter;
+use callrecords::synth::Generator;
+use callrecords::{template, App, TenantId};
+use callrecords_bench::runtime_api::{Outcome, RuntimeApi};
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use lambda_http::Body;
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Args {
+    /// Directory holding `<function>/bootstrap` (what `cargo lambda build --release` writes).
+    #[arg(long, default_value = "target/lambda")]
+    bootstraps: PathBuf,
+    /// The demo tenant's API key (written by `callrecords demo --key-file`), for the authorizer's event.
+    #[arg(long)]
+    key_file: PathBuf,
+    /// The Python interpreter of the peer's virtualenv.
+    #[arg(long, default_value = ".tools/peer-venv/bin/python")]
+    peer_python: PathBuf,
+    /// Where the functions' own output goes.
+    #[arg(long, default_value = ".tools/bench-logs")]
+    logs: PathBuf,
+    /// Warm invocations per function, after the first.
+    #[arg(long, default_value_t = 1000)]
+    warm: usize,
+    /// Cold starts per function (a new process each).
+    #[arg(long, default_value_t = 10)]
+    cold: usize,
+    /// Table sizes for the DynamoDB cost part, each a fresh table.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000")]
+    calls: Vec<u64>,
+    /// Criterion's output directory.
+    #[arg(long, default_value = "target/criterion")]
+    criterion: PathBuf,
+    /// Skip parts: any of functions, dynamodb, cpu.
+    #[arg(long, value_delimiter = ',')]
+    skip: Vec<String>,
+    /// Profile comparison (`scripts/bench-profiles`): measure get-call alone and print one table row
+    /// under this label, with criterion's handler medians from `--criterion`.
+    #[arg(long)]
+    variant: Option<String>,
+}
+
+/// One runtime to measure: a command and the event it answers.
+struct Subject {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    dir: Option<PathBuf>,
+    size: Option<u64>,
+    event: Value,
+    /// What a good answer looks like.
+    check: fn(&Value) -> bool,
+}
+
+fn api_ok(v: &Value) -> bool {
+    v["statusCode"] == 200
+}
+
+#[derive(Default)]
+struct Row {
+    ready_ms: Vec<f64>,
+    first_ms: Vec<f64>,
+    answered_ms: Vec<f64>,
+    warm_ms: Vec<f64>,
+    rss_kib: u64,
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Starts the subject's process against a fresh Runtime API and waits until it asks for an event.
+async fn launch(
+    subject: &Subject,
+    logs: &Path,
+    round: usize,
+) -> Result<(RuntimeApi, tokio::process::Child, Instant, f64), String> {
+    let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(logs.join(format!("{}-{round}.log", subject.name))).map_err(|e| e.to_string())?;
+    let mut command = tokio::process::Command::new(&subject.program);
+    command
+        .args(&subject.args)
+        .env("AWS_LAMBDA_RUNTIME_API", api.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", subject.name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", subject.name))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .kill_on_drop(true);
+    if let Some(dir) = &subject.dir {
+        command.current_dir(dir);
+    }
+    let start = Instant::now();
+    let child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", subject.program.display()))?;
+    let ready = api.ready(Duration::from_secs(60)).await?;
+    Ok((api, child, start, ready.duration_since(start).as_secs_f64() * 1000.0))
+}
+
+async fn invoke(api: &RuntimeApi, subject: &Subject, event: &Bytes) -> Result<f64, String> {
+    let (outcome, took) = api.invoke(event.clone(), Duration::from_secs(30)).await?;
+    match outcome {
+        Outcome::Response(body) => {
+            let v: Value = serde_json::from_slice(&body).map_err(|e| format!("{}: not JSON: {e}", subject.name))?;
+            if !(subject.check)(&v) {
+                let text = v.to_string();
+                return Err(format!(
+                    "{}: unexpected answer: {}",
+                    subject.name,
+                    &text[..text.len().min(400)]
+                ));
+            }
+        }
+        Outcome::Error(e) => return Err(format!("{}: error: {e}", subject.name)),
+    }
+    Ok(took.as_secs_f64() * 1000.0)
+}
+
+async fn measure(subject: &Subject, logs: &Path, cold: usize, warm: usize) -> Result<Row, String> {
+    let event = Bytes::from(subject.event.to_string());
+    let mut row = Row::default();
+    for round in 0..cold {
+        let (api, mut child, start, ready) = launch(subject, logs, round).await?;
+        let first = invoke(&api, subject, &event).await?;
+        row.answered_ms.push(start.elapsed().as_secs_f64() * 1000.0);
+        row.ready_ms.push(ready);
+        row.first_ms.push(first);
+        if round + 1 < cold {
+            let _ = child.kill().await;
+            continue;
+        }
+        // The last process stays for the warm invocations.
+        for _ in 0..warm {
+            row.warm_ms.push(invoke(&api, subject, &event).await?);
+        }
+        row.rss_kib = child.id().map(peak_rss_kib).unwrap_or(0);
+        let _ = child.kill().await;
+    }
+    Ok(row)
+}
+
+fn read_event(name: &str) -> Result<Value, String> {
+    let text = std::fs::read_to_string(format!("events/{name}")).map_err(|e| format!("events/{name}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("events/{name}: {e}"))
+}
+
+fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
+    let key = std::fs::read_to_string(&args.key_file)
+        .map_err(|e| e.to_string())?
+        .trim()
+        .to_owned();
+    let mut authorizer = read_event("authorizer.json")?;
+    authorizer["identitySource"] = serde_json::json!([format!("Bearer {key}")]);
+    authorizer["headers"]["authorization"] = Value::String(format!("Bearer {key}"));
+    let mut long = read_event("get-call.json")?;
+    long["pathParameters"]["callId"] = "call_long_2h".into();
+    long["rawPath"] = "/api/v1/calls/call_long_2h".into();
+    long["requestContext"]["http"]["path"] = "/api/v1/calls/call_long_2h".into();
+
+    let rust = |name: &'static str, function: &str, event: Value, check: fn(&Value) -> bool| {
+        let program = args.bootstraps.join(function).join("bootstrap");
+        let size = std::fs::metadata(&program).map(|m| m.len()).ok();
+        Subject {
+            name,
+            program,
+            args: vec![],
+            dir: None,
+            size,
+            event,
+            check,
+        }
+    };
+    let peer_dir = PathBuf::from("bench/peer");
+    Ok(vec![
+        rust("authorizer", "authorizer", authorizer, |v| {
+            v["isAuthorized"] == true && v["context"]["tenantId"] == "acme"
+        }),
+        rust("get-call", "get-call", read_event("get-call.json")?, api_ok),
+        rust("get-call (2,401 messages)", "get-call", long.clone(), api_ok),
+        rust("list-calls", "list-calls", read_event("list-calls.json")?, api_ok),
+        rust(
+            "get-recording",
+            "get-recording",
+            read_event("get-recording.json")?,
+            api_ok,
+        ),
+        rust(
+            "recording-expiry",
+            "recording-expiry",
+            read_event("recording-expiry.json")?,
+            |v| v.get("found").is_some(),
+        ),
+        Subject {
+            name: "Python peer: get-call",
+            program: std::path::absolute(&args.peer_python).map_err(|e| e.to_string())?,
+            args: ["-m", "awslambdaric", "handler.handler"].map(String::from).to_vec(),
+            dir: Some(peer_dir.clone()),
+            size: None,
+            event: read_event("get-call.json")?,
+            check: api_ok,
+        },
+        Subject {
+            name: "Python peer: get-call (2,401 messages)",
+            program: std::path::absolute(&args.peer_python).map_err(|e| e.to_string())?,
+            args: ["-m", "awslambdaric", "handler.handler"].map(String::from).to_vec(),
+            dir: Some(peer_dir),
+            size: None,
+            event: long,
+            check: api_ok,
+        },
+    ])
+}
+
+struct Figures {
+    rows: Vec<(String, Option<u64>, Row)>,
+}
+
+impl Figures {
+    fn get(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|(n, _, _)| n == name).map(|(_, _, r)| r)
+    }
+}
+
+async fn functions(args: &Args) -> Result<Figures, String> {
+    std::fs::create_dir_all(&args.logs).map_err(|e| e.to_string())?;
+    let subjects = subjects(args)?;
+    // DynamoDB Local is a JVM: let it compile its hot paths before anything is timed.
+    measure(&subjects[1], &args.logs, 1, 300).await?;
+    measure(&subjects[3], &args.logs, 1, 300).await?;
+
+    println!(
+        "## Functions, run as Lambda runs them (local Runtime API; demo data on DynamoDB Local and the S3 emulator)"
+    );
+    println!();
+    println!(
+        "{} cold starts per function (a new process each; medians), then {} warm invocations in the last process.",
+        args.cold, args.warm
+    );
+    println!();
+    println!("| function | bootstrap (stripped) | start → ready | first request | start → answered | warm p50 | warm p99 | peak RSS |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for subject in &subjects {
+        let row = measure(subject, &args.logs, args.cold, args.warm).await?;
+        println!(
+            "| {} | {} | {:.1} ms | {:.2} ms | {:.1} ms | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            subject.name,
+            subject
+                .size
+                .map_or("–".to_owned(), |s| format!("{:.1} MiB ({s} B)", s as f64 / 1048576.0)),
+            percentile(&row.ready_ms, 0.5),
+            percentile(&row.first_ms, 0.5),
+            percentile(&row.answered_ms, 0.5),
+            percentile(&row.warm_ms, 0.5),
+            percentile(&row.warm_ms, 0.99),
+            row.rss_kib as f64 / 1024.0,
+        );
+        rows.push((subject.name.to_owned(), subject.size, row));
+    }
+    let figures = Figures { rows };
+    println!();
+    println!("Rust get-call against the Python/boto3 peer (same event, same data, same run):");
+    println!();
+    println!("| figure | Rust | Python | Python ÷ Rust |");
+    println!("|---|---|---|---|");
+    for (label, rust, python) in [
+        ("get-call", "get-call", "Python peer: get-call"),
+        (
+            "get-call (2,401 messages)",
+            "get-call (2,401 messages)",
+            "Python peer: get-call (2,401 messages)",
+        ),
+    ] {
+        let (Some(r), Some(p)) = (figures.get(rust), figures.get(python)) else {
+            continue;
+        };
+        for (what, a, b) in [
+            (
+                "cold: start → answered",
+                percentile(&r.answered_ms, 0.5),
+                percentile(&p.answered_ms, 0.5),
+            ),
+            ("warm p50", percentile(&r.warm_ms, 0.5), percentile(&p.warm_ms, 0.5)),
+            ("warm p99", percentile(&r.warm_ms, 0.99), percentile(&p.warm_ms, 0.99)),
+            ("peak RSS (MiB)", r.rss_kib as f64 / 1024.0, p.rss_kib as f64 / 1024.0),
+        ] {
+            println!("| {label}: {what} | {a:.2} | {b:.2} | {:.1}× |", b / a);
+        }
+    }
+    println!();
+    Ok(figures)
+}
+
+/// A get-call or list-calls request through the function's entry point, with what it cost in DynamoDB.
+struct Cost {
+    requests: u64,
+    items: u64,
+    status: u16,
+    body: Value,
+}
+
+async fn cost(counter: &RequestCounter, run: impl std::future::Future<Output = lambda_http::Response<Body>>) -> Cost {
+    let before = counter.snapshot();
+    let response = run.await;
+    let used = counter.since(before);
+    let status = response.status().as_u16();
+    let body = match response.into_body() {
+        Body::Text(t) => serde_json::from_str(&t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    Cost {
+        requests: used.requests,
+        items: used.items_read,
+        status,
+        body,
+    }
+}
+
+fn api_event(path: &str, query: &str, call_id: Option<&str>) -> lambda_http::Request {
+    let mut event = read_event("get-call.json").expect("events/get-call.json");
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    event["rawQueryString"] = query.into();
+    event["requestContext"]["authorizer"]["lambda"]["tenantId"] = "bench".into();
+    match call_id {
+        Some(id) => event["pathParameters"]["callId"] = id.into(),
+        None => {
+            event["routeKey"] = "GET /api/v1/calls".into();
+            event["requestContext"]["routeKey"] = "GET /api/v1/calls".into();
+            event.as_object_mut().unwrap().remove("pathParameters");
+            let params: serde_json::Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            event["queryStringParameters"] = Value::Object(params);
+        }
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid event")
+}
+
+const LIST_FILTERS: [(&str, &str); 5] = [
+    ("no filter", ""),
+    ("status=completed", "status=completed"),
+    ("status=failed&direction=inbound", "status=failed&direction=inbound"),
+    (
+        "assistantId&dateFrom&dateTo",
+        "assistantId=asst_sales&dateFrom=2025-03-01&dateTo=2025-04-30",
+    ),
+    ("phoneNumber", "phoneNumber=%2B14150000001"),
+];
+
+struct CostFigures {
+    get_call_max_requests: u64,
+    list_max_items_over_limit: f64,
+}
+
+async fn dynamodb(args: &Args) -> Result<CostFigures, Box<dyn std::error::Error>> {
+    let now: DateTime<Utc> = "2025-06-01T00:00:00Z".parse()?;
+    let tenant = TenantId::parse("bench")?;
+    let limit = 15;
+    let mut figures = CostFigures {
+        get_call_max_requests: 0,
+        list_max_items_over_limit: 0.0,
+    };
+    println!("## DynamoDB requests and items read per API call (through the functions' entry points)");
+    println!();
+    println!("| calls in tenant | request | DynamoDB requests | items read | status |");
+    println!("|---|---|---|---|---|");
+    for (run, &n) in args.calls.iter().enumerate() {
+        let counter = RequestCounter::default();
+        let config = Config {
+            table_name: format!("bench-suite-{}-{run}", std::process::id()),
+            bucket_name: format!("bench-suite-{}-{run}", std::process::id()),
+            retention: Retention::days(30),
+            local_auth: false,
+            s3_force_path_style: true,
+            cursor_keys: Some(CursorKeys::new(&generate_secret(), None)?),
+        };
+        let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
+        template::create_table(app.store.client(), app.store.table()).await?;
+        let load = Instant::now();
+        // The history as summaries (what lists read), plus whole calls of 11 and 2,001 messages to fetch.
+        let mut generator = Generator::new(1);
+        let mut next = 1;
+        while next <= n {
+            let end = (next + 5000).min(n + 1);
+            let calls = (next..end)
+                .map(|i| {
+                    let mut c = generator.history_call(&tenant, i, now, chrono::Duration::days(180));
+                    c.content = Default::default();
+                    c
+                })
+                .collect();
+            app.store.put_calls(&tenant, calls, 8).await?;
+            next = end;
+        }
+        let start = now - chrono::Duration::hours(2);
+        let whole = vec![
+            generator.call(&tenant, "call_ten", CallStatus::Completed, Direction::Inbound, start, 5),
+            generator.call(
+                &tenant,
+                "call_two_thousand",
+                CallStatus::Completed,
+                Direction::Outbound,
+                start,
+                1000,
+            ),
+        ];
+        let sizes: Vec<usize> = whole.iter().map(|c| c.content.messages.len()).collect();
+        app.store.put_calls(&tenant, whole, 2).await?;
+        eprintln!("loaded {n} calls in {:.1} s", load.elapsed().as_secs_f64());
+
+        for (label, id) in [
+            (format!("get-call, {} messages", sizes[0]), "call_ten"),
+            (format!("get-call, {} messages", sizes[1]), "call_two_thousand"),
+            ("get-call, a history call (summary only)".to_owned(), "gen_0000001"),
+            ("get-call, unknown id (404)".to_owned(), "call_missing"),
+        ] {
+            let path = format!("/api/v1/calls/{id}");
+            let c = cost(&counter, async {
+                get_call::handle(&app, api_event(&path, "", Some(id)))
+                    .await
+                    .expect("an answer")
+            })
+            .await;
+            figures.get_call_max_requests = figures.get_call_max_requests.max(c.requests);
+            println!("| {n} | {label} | {} | {} | {} |", c.requests, c.items, c.status);
+        }
+        for (name, filter) in LIST_FILTERS {
+            let mut cursor: Option<String> = None;
+            for page in 1..=3 {
+                let mut query = format!("{filter}&limit={limit}");
+                if let Some(c) = &cursor {
+                    query.push_str("&cursor=");
+                    query.push_str(c);
+                }
+                let query = query.trim_start_matches('&').to_owned();
+                let c = cost(&counter, async {
+                    list_calls::handle(&app, api_event("/api/v1/calls", &query, None))
+                        .await
+                        .expect("an answer")
+                })
+                .await;
+                let served = c.body["data"].as_array().map_or(0, Vec::len);
+                figures.list_max_items_over_limit =
+                    figures.list_max_items_over_limit.max(c.items as f64 / limit as f64);
+                println!(
+                    "| {n} | list page {page} (limit {limit}, {served} served): {name} | {} | {} | {} |",
+                    c.requests, c.items, c.status
+                );
+                match c.body["pagination"]["nextCursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+        }
+    }
+    println!();
+    Ok(figures)
+}
+
+/// Criterion's median estimate for one benchmark, in milliseconds.
+fn criterion_median(dir: &Path, group: &str, id: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(group).join(id).join("new/estimates.json")).ok()?;
+    let v: Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e6)
+}
+
+fn cpu(args: &Args) -> Option<f64> {
+    println!("## Handler CPU without I/O (criterion medians, `bench/benches/codec.rs`)");
+    println!();
+    println!("| benchmark | 10 messages | 2,000 messages |");
+    println!("|---|---|---|");
+    let mut handler_2000 = None;
+    for (group, what) in [
+        ("decode", "decode: stored items → call"),
+        ("encode", "encode: call → response body (view, link, JSON)"),
+        ("handler", "handler: decode + encode"),
+    ] {
+        let small = criterion_median(&args.criterion, group, "10_messages");
+        let large = criterion_median(&args.criterion, group, "2000_messages");
+        if group == "handler" {
+            handler_2000 = large;
+        }
+        let show = |v: Option<f64>| v.map_or("not run".to_owned(), |ms| format!("{:.3} ms", ms));
+        println!("| {what} | {} | {} |", show(small), show(large));
+    }
+    println!();
+    handler_2000
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    if let Some(label) = &args.variant {
+        return Ok(variant_row(&args, label).await?);
+    }
+    let skip = |part: &str| args.skip.iter().any(|s| s == part);
+    let functions = if skip("functions") {
+        None
+    } else {
+        Some(functions(&args).await?)
+    };
+    let costs = if skip("dynamodb") {
+        None
+    } else {
+        Some(dynamodb(&args).await?)
+    };
+    let handler_2000 = if skip("cpu") { None } else { cpu(&args) };
+
+    println!("## Targets");
+    println!();
+    println!("| target | measured | met |");
+    println!("|---|---|---|");
+    let line = |target: &str, measured: String, met: bool| {
+        println!("| {target} | {measured} | {} |", if met { "yes" } else { "**no**" });
+    };
+    if let Some(c) = &costs {
+        line(
+            "get-call = 1 DynamoDB request",
+            format!("at most {}", c.get_call_max_requests),
+            c.get_call_max_requests == 1,
+        );
+        line(
+            "a list page reads at most 2× its limit",
+            format!("at most {:.2}× the limit", c.list_max_items_over_limit),
+            c.list_max_items_over_limit <= 2.0,
+        );
+    }
+    if let Some(ms) = handler_2000 {
+        line(
+            "handler CPU for a 2,000-message call < 5 ms",
+            format!("{ms:.2} ms"),
+            ms < 5.0,
+        );
+    }
+    if let Some(f) = &functions {
+        let rust: Vec<&(String, Option<u64>, Row)> = f.rows.iter().filter(|(_, size, _)| size.is_some()).collect();
+        let ready = rust
+            .iter()
+            .map(|(_, _, r)| percentile(&r.ready_ms, 0.5))
+            .fold(0.0, f64::max);
+        line(
+            "start → ready < 20 ms",
+            format!("at most {ready:.1} ms (medians)"),
+            ready < 20.0,
+        );
+        let rss = rust.iter().map(|(_, _, r)| r.rss_kib).max().unwrap_or(0) as f64 / 1024.0;
+        line(
+            "peak RSS < 40 MB",
+            format!("at most {rss:.1} MiB"),
+            rss * 1.048576 < 40.0,
+        );
+        if let (Some(r), Some(p)) = (f.get("get-call"), f.get("Python peer: get-call")) {
+            let ratio = percentile(&p.answered_ms, 0.5) / percentile(&r.answered_ms, 0.5);
+            line(
+                "cold start ≥ 10× faster than the Python peer",
+                format!("{ratio:.1}×"),
+                ratio >= 10.0,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One row of the profile comparison: get-call's size, start-up, latency and memory, and the handler CPU.
+async fn variant_row(args: &Args, label: &str) -> Result<(), String> {
+    std::fs::create_dir_all(&args.logs).map_err(|e| e.to_string())?;
+    let subject = subjects(args)?
+        .into_iter()
+        .find(|s| s.name == "get-call")
+        .ok_or("no get-call")?;
+    let row = measure(&subject, &args.logs, args.cold, args.warm).await?;
+    let cpu = |id: &str| {
+        criterion_median(&args.criterion, "handler", id).map_or("–".to_owned(), |ms| format!("{ms:.3} ms"))
+    };
+    println!(
+        "| {label} | {} B | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB | {} | {} |",
+        subject.size.unwrap_or(0),
+        percentile(&row.ready_ms, 0.5),
+        percentile(&row.first_ms, 0.5),
+        percentile(&row.warm_ms, 0.5),
+        percentile(&row.warm_ms, 0.99),
+        row.rss_kib as f64 / 1024.0,
+        cpu("10_messages"),
+        cpu("2000_messages"),
+    );
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Shared pieces of the benchmarks (figures, not tests).
+
+pub mod runtime_api;
