@@ -14,6 +14,7 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 import boto3
+import lz4.block
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 
@@ -76,10 +77,19 @@ def get_call(tenant, call_id):
             return None
         mine = sorted((index, data) for version, index, data in parts if version == summary["contentVersion"])
         if [index for index, _ in mine] == list(range(int(summary["contentParts"]))):
-            content = json.loads(zlib.decompress(b"".join(d for _, d in mine), -15)) if mine else {}
+            content = json.loads(decompress(b"".join(d for _, d in mine), summary.get("contentFormat"))) if mine else {}
             return call_detail(summary, content)
         time.sleep(0.05)
     raise RuntimeError(f"call {call_id}: content parts missing after retries")
+
+
+def decompress(data, content_format):
+    """LZ4 blocks with the size prepended (`contentFormat` "lz4-json"), or raw deflate when it is absent."""
+    if content_format == "lz4-json":
+        return lz4.block.decompress(data)
+    if content_format is None:
+        return zlib.decompress(data, -15)
+    raise ValueError(f"unknown content format {content_format!r}")
 
 
 def read_partition(pk):
@@ -106,7 +116,7 @@ def call_detail(item, content):
     messages = content.get("messages", [])
     opted_out = call["optOutSensitiveDataStorage"]
     call["messages"] = None if opted_out else messages
-    call["transcript"] = None if opted_out else transcript(messages)
+    call["transcript"] = None if opted_out else content.get("transcript", transcript(messages))
     call["latency"] = content.get("latency")
     call["events"] = content.get("events", [])
     call.update(recording_fields(item))

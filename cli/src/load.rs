@@ -74,7 +74,7 @@ pub fn generate_jsonl(
     for i in 1..=count {
         let call = generator.history_call(tenant, i, now, span);
         let state = recording::state(&call.summary, call.recording.as_ref(), app.config.retention, now);
-        serde_json::to_writer(&mut out, &CallDetail::new(call, state, None))?;
+        serde_json::to_writer(&mut out, &CallDetail::new(call, state, None)?)?;
         out.write_all(b"\n")?;
         if i % 1000 == 0 {
             bar.set_position(i);

@@ -1,12 +1,14 @@
-//! The JSON get-call serves: a stored call plus what is derived at read time (transcript, recording state,
-//! a fresh presigned link). Top-level fields are always present, `null` when unknown, so clients see one
-//! stable shape.
+//! The JSON get-call serves: a stored call plus what is derived at read time (recording state, a fresh
+//! presigned link). Top-level fields are always present, `null` when unknown, so clients see one stable
+//! shape. The content (messages, events, latency, transcript) is passed through as the JSON text it was
+//! stored as, never rebuilt: see [`crate::model::StoredContent`].
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
-use crate::error::ApiError;
-use crate::model::{transcript, CallEvent, CallRecord, CallSummary, Latency, Message, RecordingStatus};
+use crate::error::{ApiError, StoreError};
+use crate::model::{transcript, CallRecord, CallSummary, RecordingStatus, StoredCall};
 use crate::recording::{self, Link, RecordingState, Retention, S3Recordings};
 
 #[derive(Debug, Clone, Serialize)]
@@ -15,10 +17,10 @@ pub struct CallDetail {
     #[serde(flatten)]
     pub summary: CallSummary,
     /// `null` when the call opted out of sensitive-data storage: the content was never stored.
-    pub messages: Option<Vec<Message>>,
+    pub messages: Option<RawList>,
     pub transcript: Option<String>,
-    pub latency: Option<Latency>,
-    pub events: Vec<CallEvent>,
+    pub latency: Option<Box<RawValue>>,
+    pub events: RawList,
     pub recording_status: RecordingStatus,
     pub recording_format: Option<String>,
     #[serde(serialize_with = "crate::model::seconds::option")]
@@ -28,49 +30,76 @@ pub struct CallDetail {
     pub recording_url_expires_at: Option<DateTime<Utc>>,
 }
 
+/// A JSON array served as stored; `[]` when nothing was stored.
+#[derive(Debug, Clone, Default)]
+pub struct RawList(Option<Box<RawValue>>);
+
+impl Serialize for RawList {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Some(raw) => raw.serialize(s),
+            None => s.collect_seq(std::iter::empty::<()>()),
+        }
+    }
+}
+
 impl CallDetail {
-    pub fn new(record: CallRecord, recording: RecordingState, link: Option<Link>) -> Self {
-        let opted_out = record.summary.opt_out_sensitive_data_storage;
-        let (messages, transcript) = if opted_out {
+    /// From a call as the store returns it: the content's parts are copied as they are.
+    pub fn from_stored(call: StoredCall, recording: RecordingState, link: Option<Link>) -> Result<Self, StoreError> {
+        let broken = |e: serde_json::Error| StoreError::Failed(format!("call {}: content: {e}", call.summary.id));
+        let parts = call.content.parts().map_err(broken)?;
+        let (messages, transcript) = if call.summary.opt_out_sensitive_data_storage {
             (None, None)
         } else {
-            let text = transcript(&record.content.messages);
-            (Some(record.content.messages), Some(text))
+            let text = match parts.transcript {
+                Some(text) => text,
+                // Content written before transcripts were stored with it.
+                None => transcript(&call.content.decode().map_err(broken)?.messages),
+            };
+            (Some(RawList(parts.messages.map(ToOwned::to_owned))), Some(text))
         };
         let (recording_url, recording_url_expires_at) = match link {
             Some(l) => (Some(l.url), Some(l.expires_at)),
             None => (None, None),
         };
-        CallDetail {
-            summary: record.summary,
+        let latency = parts.latency.map(ToOwned::to_owned);
+        let events = RawList(parts.events.map(ToOwned::to_owned));
+        Ok(CallDetail {
+            summary: call.summary,
             messages,
             transcript,
-            latency: record.content.latency,
-            events: record.content.events,
+            latency,
+            events,
             recording_status: recording.status,
             recording_format: recording.format,
             recording_duration: recording.duration,
             recording_expires_at: recording.expires_at,
             recording_url,
             recording_url_expires_at,
-        }
+        })
+    }
+
+    /// From a call being written (an export of what get-call would serve).
+    pub fn new(record: CallRecord, recording: RecordingState, link: Option<Link>) -> Result<Self, StoreError> {
+        let call = StoredCall::from_record(record).map_err(|e| StoreError::Failed(format!("encode content: {e}")))?;
+        CallDetail::from_stored(call, recording, link)
     }
 }
 
 /// What get-call serves for a stored call at `now`: its recording's state under `retention` and, when a link
 /// may be served, a fresh one. No store reads: presigning signs locally with the client's credentials.
 pub async fn call_detail(
-    record: CallRecord,
+    call: StoredCall,
     retention: Retention,
     now: DateTime<Utc>,
     recordings: &S3Recordings,
 ) -> Result<CallDetail, ApiError> {
-    let state = recording::state(&record.summary, record.recording.as_ref(), retention, now);
+    let state = recording::state(&call.summary, call.recording.as_ref(), retention, now);
     let link = match &state.link {
         Some(grant) => Some(recordings.presign_get(&grant.key, now, grant.ttl).await?),
         None => None,
     };
-    Ok(CallDetail::new(record, state, link))
+    Ok(CallDetail::from_stored(call, state, link)?)
 }
 
 /// One call in a list: the summary and its recording's state, without the content (messages, events,
@@ -116,4 +145,63 @@ pub struct Pagination {
 pub struct CallPage {
     pub data: Vec<CallListItem>,
     pub pagination: Pagination,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::TenantId;
+
+    fn record() -> CallRecord {
+        let value = serde_json::json!({
+            "id": "call_123", "direction": "inbound", "status": "completed",
+            "createdAt": "2025-01-15T10:30:00Z", "startTime": "2025-01-15T10:30:02Z", "endTime": "2025-01-15T10:35:30Z",
+            "messages": [
+                {"id": "m1", "role": "assistant", "content": "Hello \"there\"", "timestamp": "2025-01-15T10:30:03Z",
+                 "words": [{"word": "Hello", "start": 0.5, "end": 0.9}]},
+                {"id": "m2", "role": "tool", "content": "lookup called", "timestamp": "2025-01-15T10:30:05Z",
+                 "toolInfo": {"name": "lookup", "arguments": {"q": 1}, "result": {"ok": true}}},
+                {"id": "m3", "role": "user", "content": "Hi", "timestamp": "2025-01-15T10:30:06Z"}
+            ],
+            "events": [{"timestamp": "2025-01-15T10:30:00Z", "type": "call.created", "data": {}}],
+            "latency": {"e2e": {"min": 400, "max": 1500, "p50": 780, "p90": 1100, "p95": 1200, "p99": 1450, "num": 12}}
+        });
+        CallRecord::from_api_json(&TenantId::parse("acme").unwrap(), &value).unwrap()
+    }
+
+    fn served(record: CallRecord) -> serde_json::Value {
+        let state = recording::state(&record.summary, None, Retention::days(30), Utc::now());
+        serde_json::to_value(CallDetail::new(record, state, None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn stored_content_is_served_as_the_typed_content_would_be() {
+        let call = record();
+        assert!(call.content.latency.is_some());
+        let body = served(call.clone());
+        assert_eq!(body["messages"], serde_json::to_value(&call.content.messages).unwrap());
+        assert_eq!(body["events"], serde_json::to_value(&call.content.events).unwrap());
+        assert_eq!(body["latency"], serde_json::to_value(&call.content.latency).unwrap());
+        assert_eq!(body["transcript"], "Assistant: Hello \"there\"\nUser: Hi");
+    }
+
+    #[test]
+    fn empty_content_is_served_as_empty_lists_and_null_latency() {
+        let mut call = record();
+        call.content = Default::default();
+        let body = served(call);
+        assert_eq!(body["messages"], serde_json::json!([]));
+        assert_eq!(body["events"], serde_json::json!([]));
+        assert_eq!(body["latency"], serde_json::Value::Null);
+        assert_eq!(body["transcript"], "");
+    }
+
+    #[test]
+    fn an_opted_out_call_serves_no_messages_and_no_transcript() {
+        let mut call = record();
+        call.summary.opt_out_sensitive_data_storage = true;
+        let body = served(call);
+        assert_eq!(body["messages"], serde_json::Value::Null);
+        assert_eq!(body["transcript"], serde_json::Value::Null);
+    }
 }

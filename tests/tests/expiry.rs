@@ -66,6 +66,8 @@ async fn stored(stack: &Stack, id: &str) -> CallRecord {
         .await
         .unwrap()
         .unwrap()
+        .into_record()
+        .unwrap()
 }
 
 fn options() -> SweepOptions {

@@ -28,7 +28,7 @@ fn jsonl(stack: &Stack, n: u64) -> (String, Vec<Value>) {
             stack.app.config.retention,
             at(NOW),
         );
-        let value = serde_json::to_value(CallDetail::new(call, state, None)).unwrap();
+        let value = serde_json::to_value(CallDetail::new(call, state, None).unwrap()).unwrap();
         text.push_str(&value.to_string());
         text.push('\n');
         calls.push(value);
