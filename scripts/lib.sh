@@ -29,6 +29,23 @@ install_tools() {
     echo "$want" > "$TOOLS/dynamodb/.lock"
   fi
   command -v java >/dev/null || { echo "Java 17+ is needed for DynamoDB Local" >&2; exit 1; }
+  # template.yaml deploys arm64: `sam build` cross-compiles, which needs the target's standard library.
+  if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu; then
+    log "adding the Rust target aarch64-unknown-linux-gnu (for sam build)"
+    rustup target add aarch64-unknown-linux-gnu
+  fi
+}
+
+# install_peer: the Python/boto3 peer of get-call that the benchmark runs beside it (bench/peer), in .tools/peer-venv.
+install_peer() {
+  local want
+  want=$(sha256sum "$ROOT/bench/peer/requirements.txt" | cut -d' ' -f1)
+  if [ "$(cat "$TOOLS/peer-venv/.requirements" 2>/dev/null)" != "$want" ]; then
+    log "installing the Python peer's runtime (boto3, awslambdaric, lz4) into .tools/peer-venv"
+    python3 -m venv "$TOOLS/peer-venv"
+    "$TOOLS/peer-venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/peer/requirements.txt"
+    echo "$want" > "$TOOLS/peer-venv/.requirements"
+  fi
 }
 
 free_port() {

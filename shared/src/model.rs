@@ -503,7 +503,8 @@ struct ApiRecordingFields {
 
 impl CallRecord {
     /// Reads a call in the API's own format (what get-call serves; what imports take). Derived fields
-    /// (`transcript`, `messagesCount`, links and their expiry) are ignored: they are recomputed on every read.
+    /// (`transcript`, `messagesCount`, links and their expiry) are ignored: they are derived again (the
+    /// transcript when the call is written, the rest on every read).
     /// The recording object is expected at [`crate::recording::object_key`].
     pub fn from_api_json(tenant: &crate::TenantId, value: &Value) -> Result<Self, serde_json::Error> {
         let summary: CallSummary = serde_json::from_value(value.clone())?;

@@ -34,7 +34,8 @@ use serde_json::Value;
 
 #[derive(Parser)]
 struct Args {
-    /// Directory holding `<function>/bootstrap` (what `cargo lambda build --release` writes).
+    /// Directory holding `<function>/bootstrap` (what `cargo lambda build --release` writes), or a path with
+    /// `{}` where the function name goes (e.g. `target/debug/{}`).
     #[arg(long, default_value = "target/lambda")]
     bootstraps: PathBuf,
     /// The demo tenant's API key (written by `callrecords demo --key-file`), for the authorizer's event.
@@ -131,6 +132,8 @@ async fn launch(
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", subject.name))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("RUST_LOG", "info")
+        // As deployed: the tenant comes from the authorizer's context in the event, never from a local key.
+        .env_remove("CALLRECORDS_LOCAL_AUTH")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
@@ -207,7 +210,10 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     long["requestContext"]["http"]["path"] = "/api/v1/calls/call_long_2h".into();
 
     let rust = |name: &'static str, function: &str, event: Value, check: fn(&Value) -> bool| {
-        let program = args.bootstraps.join(function).join("bootstrap");
+        let program = match args.bootstraps.to_str() {
+            Some(template) if template.contains("{}") => PathBuf::from(template.replace("{}", function)),
+            _ => args.bootstraps.join(function).join("bootstrap"),
+        };
         let size = std::fs::metadata(&program).map(|m| m.len()).ok();
         Subject {
             name,
@@ -274,8 +280,9 @@ async fn functions(args: &Args) -> Result<Figures, String> {
     std::fs::create_dir_all(&args.logs).map_err(|e| e.to_string())?;
     let subjects = subjects(args)?;
     // DynamoDB Local is a JVM: let it compile its hot paths before anything is timed.
-    measure(&subjects[1], &args.logs, 1, 300).await?;
-    measure(&subjects[3], &args.logs, 1, 300).await?;
+    let warm_up = args.warm.min(300);
+    measure(&subjects[1], &args.logs, 1, warm_up).await?;
+    measure(&subjects[3], &args.logs, 1, warm_up).await?;
 
     println!(
         "## Functions, run as Lambda runs them (local Runtime API; demo data on DynamoDB Local and the S3 emulator)"
@@ -614,21 +621,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// One row of the profile comparison: get-call's size, start-up, latency and memory, and the handler CPU.
 async fn variant_row(args: &Args, label: &str) -> Result<(), String> {
     std::fs::create_dir_all(&args.logs).map_err(|e| e.to_string())?;
-    let subject = subjects(args)?
-        .into_iter()
-        .find(|s| s.name == "get-call")
-        .ok_or("no get-call")?;
-    let row = measure(&subject, &args.logs, args.cold, args.warm).await?;
+    let all = subjects(args)?;
+    let subject = all.iter().find(|s| s.name == "get-call").ok_or("no get-call")?;
+    let long = all
+        .iter()
+        .find(|s| s.name == "get-call (2,401 messages)")
+        .ok_or("no long call")?;
+    let row = measure(subject, &args.logs, args.cold, args.warm).await?;
+    let long_row = measure(long, &args.logs, 1, args.warm.min(300)).await?;
     let cpu = |id: &str| {
         criterion_median(&args.criterion, "handler", id).map_or("–".to_owned(), |ms| format!("{ms:.3} ms"))
     };
     println!(
-        "| {label} | {} B | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB | {} | {} |",
+        "| {label} | {} B | {:.1} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.1} MiB | {} | {} |",
         subject.size.unwrap_or(0),
         percentile(&row.ready_ms, 0.5),
         percentile(&row.first_ms, 0.5),
         percentile(&row.warm_ms, 0.5),
         percentile(&row.warm_ms, 0.99),
+        percentile(&long_row.warm_ms, 0.5),
         row.rss_kib as f64 / 1024.0,
         cpu("10_messages"),
         cpu("2000_messages"),
