@@ -48,6 +48,18 @@ install_peer() {
   fi
 }
 
+# install_arm64_runner: qemu-user and the arm64 C library from Debian's packages, to run the arm64 bootstraps
+# that `sam build` makes (template.yaml deploys arm64). Needs root the first time; fails if it cannot.
+install_arm64_runner() {
+  if command -v qemu-aarch64-static >/dev/null && [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]; then
+    return 0
+  fi
+  log "installing qemu-user-static and libc6-arm64-cross (Debian) to run the arm64 build"
+  [ "$(id -u)" -eq 0 ] || { echo "run as root once, or: apt-get install qemu-user-static libc6-arm64-cross" >&2; return 1; }
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6-arm64-cross >/dev/null
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
