@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-use callrecords::model::{CallRecord, CallStatus, Direction, Role, StoredCall};
-use callrecords::recording::{Retention, S3Recordings};
-use callrecords::store::dynamo::{decode_call, encode_call, Fetched, Item, Versioning};
+use callrecords::model::{CallRecord, CallStatus, Direction, Role};
+use callrecords::recording::Retention;
+use callrecords::store::codec::{decode_call, encode_call, token, Commit, Fetched, Item};
+use callrecords::store::{S3Recordings, StoredCall};
 use callrecords::synth::Generator;
 use callrecords::{http, view, CallId, TenantId};
 use chrono::{DateTime, Utc};
@@ -154,9 +155,14 @@ fn cases(rt: &Runtime, recordings: &S3Recordings) -> Vec<Case> {
         .map(|&messages| {
             let record = call_with(messages);
             let id = CallId::parse(&record.summary.id).expect("call id");
-            let encoded = encode_call(&tenant(), record.clone(), Versioning::Fresh).expect("encode");
-            let (content_bytes, parts) = (encoded.content_bytes(), encoded.parts.len());
-            let items = encoded.into_items();
+            let encoded = encode_call(&tenant(), record.clone()).expect("encode");
+            let (content_bytes, parts) = (encoded.content_bytes(), encoded.chunks.len());
+            let commit = Commit {
+                version: token().expect("random"),
+                revision: token().expect("random"),
+                cleanup: None,
+            };
+            let items = encoded.items(&commit).expect("items");
             let now = record.summary.end_time.expect("ended") + chrono::Duration::minutes(10);
             let mut case = Case {
                 name: format!("{messages}_messages"),

@@ -5,6 +5,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 use callrecords::model::{CallRecord, CallStatus, Direction, RecordingStatus};
 use callrecords::recording::object_key;
+use callrecords::store::calls::Condition;
 use callrecords::{apikey, App, CallId, TenantId};
 use chrono::Duration;
 use serde_json::Value;
@@ -195,7 +196,9 @@ pub async fn load(app: &App) -> Result<String> {
                 .await
                 .map_err(|e| format!("upload recording: {}", aws_sdk_s3::error::DisplayErrorContext(e)))?;
         }
-        app.store.put_call(&tenant, call).await?;
+        app.store
+            .put_call(&tenant, call, &Condition::Always, app.clock.now())
+            .await?;
     }
 
     let key = apikey::generate(&acme, "demo", now)?;

@@ -49,7 +49,7 @@ pub async fn generate(
         let calls = (next..end)
             .map(|i| generator.history_call(tenant, i, now, span))
             .collect();
-        app.store.put_calls(tenant, calls, concurrency).await?;
+        app.store.put_calls(tenant, calls, concurrency, app.clock.now()).await?;
         bar.set_position(end - 1);
         next = end;
     }

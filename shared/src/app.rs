@@ -10,10 +10,10 @@ use crate::http::AuthMode;
 use crate::ids::{CallId, TenantId};
 use crate::list::{self, ListQuery};
 use crate::model::RecordingStatus;
-use crate::recording::{self, Link, S3Recordings};
+use crate::recording;
 use crate::store::layout;
 use crate::store::metrics::RequestCounter;
-use crate::store::DynamoStore;
+use crate::store::{DynamoStore, Link, S3Recordings};
 use crate::view::{self, CallDetail, CallListItem, CallPage, Pagination};
 
 pub struct App {

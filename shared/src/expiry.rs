@@ -1,16 +1,25 @@
-//! The recording-expiry sweep: finds recordings whose retention has ended through the live-recordings index
-//! (no Scan: the work follows the number of due recordings, not the table size), deletes each object, then
-//! marks the call's recording expired.
+//! The hourly job: recordings past retention, and content that writes replaced.
 //!
-//! Safe by construction:
-//! - Never early: the index bound selects recordings made at least `retention` ago, and each one is checked
-//!   again against the time in its own index key before anything is deleted.
-//! - Never half-done: a call is marked expired only after its object's delete succeeded (a delete of an
-//!   object that is already gone succeeds), and the mark is conditional on the call still holding that
-//!   recording. A failed delete leaves the call as it was, still in the index, for the next run.
-//! - Safe to overlap: two runs may both delete (idempotent); one of them marks, the other's conditional
-//!   update finds it done and counts it as `alreadyExpired`, not as a failure.
-//! - Safe to cut off: it stops taking new work before the deadline; whatever is left stays in the index.
+//! Recordings. The job finds recordings whose retention has ended through the live-recordings index (no
+//! Scan: the work follows the number of due recordings, not the table size). For each, in this order:
+//! 1. mark the call's recording `expired`, on condition that the call still holds that recording (its
+//!    index key unchanged);
+//! 2. delete the object (a delete of an object that is already gone succeeds);
+//! 3. take the call out of the index, on the same condition.
+//!
+//! Why this order: the mark comes first so that a call rewritten after it was found (a new recording, a
+//! later end that moves retention) fails the condition and nothing is deleted; a write never turns an
+//! expired recording back into a live one under the same object key (the store keeps it expired), so
+//! once marked, the object can only be the expired one. A failed delete leaves the call in the index,
+//! marked, for the next run; an overlapping run repeats each step harmlessly and counts what the other did
+//! as `alreadyExpired`. Never early: the index bound selects recordings made at least `retention` ago, and
+//! each is checked again against the time in its own index key first. Safe to cut off: it stops taking new
+//! work before the deadline; whatever is left stays in the index.
+//!
+//! Replaced content. A write that replaces a call's content deletes the old parts itself; if it stopped
+//! before that, the call sits in the clean-up index, and the job finishes the clean-up for calls that
+//! entered it more than [`CLEANUP_AFTER`] ago (longer than any write takes), under the same conditions
+//! the writer uses (see [`crate::store::calls`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,12 +28,14 @@ use chrono::{DateTime, Utc};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::recording::{Retention, S3Recordings};
-use crate::store::dynamo::DueRecording;
-use crate::store::{layout, DynamoStore};
+use crate::recording::Retention;
+use crate::store::{layout, DueRecording, DynamoStore, S3Recordings};
 
-/// Due recordings asked for per Query.
+/// Index rows asked for per Query.
 const PAGE: i32 = 100;
+
+/// How long a call sits in the clean-up index before the job cleans it up instead of its writer.
+pub const CLEANUP_AFTER: chrono::Duration = chrono::Duration::minutes(15);
 
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
@@ -59,12 +70,18 @@ pub struct SweepReport {
     pub deleted: u64,
     /// Calls marked expired by this run.
     pub marked: u64,
-    /// Calls another run (or a rewrite) had already taken care of.
+    /// Calls another run had already taken care of, or that were rewritten since they were found (left as
+    /// they are).
     pub already_expired: u64,
-    /// Recordings whose delete or mark failed; they stay due for the next run.
+    /// Recordings whose mark, delete or index removal failed; they stay due for the next run.
     pub failed: u64,
     /// Index pages that could not be read.
     pub query_errors: u64,
+    /// Index rows that could not be read (written by hand or by an older version), skipped.
+    pub unreadable: u64,
+    /// Calls whose replaced content this run removed, and the parts it deleted.
+    pub stale_calls: u64,
+    pub stale_parts: u64,
     pub dry_run: bool,
     /// False when the run stopped early (deadline, limit, query errors): the next run goes on.
     pub complete: bool,
@@ -73,10 +90,20 @@ pub struct SweepReport {
 #[derive(Default)]
 struct Counts {
     found: AtomicU64,
-    deleted: AtomicU64,
     marked: AtomicU64,
     already: AtomicU64,
     failed: AtomicU64,
+}
+
+/// What happened to one due recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// Marked, object deleted, out of the index.
+    Done,
+    /// The call no longer holds this recording, or another run finished it: nothing deleted.
+    Skipped,
+    /// A step failed; the call stays due.
+    Failed,
 }
 
 /// Whole seconds of `t`, rounded down.
@@ -92,8 +119,12 @@ pub async fn sweep(
     options: &SweepOptions,
 ) -> SweepReport {
     // Index times are rounded up to the second, so "made ≤ cutoff" is "gsi2sk < cutoff (rounded down) + 1 s".
-    let cutoff = now - retention.as_chrono();
-    let bound = layout::recording_time(floor_second(cutoff) + chrono::Duration::seconds(1));
+    let cutoff = now
+        .checked_sub_signed(retention.as_chrono())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let bound = floor_second(cutoff)
+        .checked_add_signed(chrono::Duration::seconds(1))
+        .unwrap_or(cutoff);
     let counts = Counts::default();
     let mut report = SweepReport {
         dry_run: options.dry_run,
@@ -110,7 +141,7 @@ pub async fn sweep(
                 report.complete = false;
                 break 'shards;
             }
-            let page = match store.due_recordings(shard, &bound, start.take(), PAGE).await {
+            let page = match store.due_recordings(shard, bound, start.take(), PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     tracing::warn!(shard, error = %e, "recording-expiry: index page unreadable");
@@ -119,9 +150,13 @@ pub async fn sweep(
                     continue 'shards;
                 }
             };
+            report.unreadable += page.unreadable;
             let due = page.due.into_iter().filter(|d| {
                 // The index bound already says so; check the recording's own time once more before deleting.
-                let ripe = d.made_at + retention.as_chrono() <= now;
+                let ripe = d
+                    .made_at
+                    .checked_add_signed(retention.as_chrono())
+                    .is_some_and(|end| end <= now);
                 if !ripe {
                     tracing::error!(pk = %d.pk, "recording-expiry: index returned a recording inside retention");
                 }
@@ -135,7 +170,12 @@ pub async fn sweep(
                     }
                     counts.found.fetch_add(1, Ordering::SeqCst);
                     if !options.dry_run {
-                        expire_one(store, recordings, &d, counts).await;
+                        let counter = match expire(store, recordings, &d).await {
+                            Expired::Done => &counts.marked,
+                            Expired::Skipped => &counts.already,
+                            Expired::Failed => &counts.failed,
+                        };
+                        counter.fetch_add(1, Ordering::SeqCst);
                     }
                 })
                 .await;
@@ -148,43 +188,81 @@ pub async fn sweep(
         }
     }
     report.found = counts.found.into_inner();
-    report.deleted = counts.deleted.into_inner();
+    // A recording is counted as deleted once all three steps are done.
     report.marked = counts.marked.into_inner();
+    report.deleted = report.marked;
     report.already_expired = counts.already.into_inner();
     report.failed = counts.failed.into_inner();
+    if !options.dry_run && !out_of_time() {
+        clean_up(store, now, options, &mut report).await;
+    }
     if report.failed > 0 {
         report.complete = false;
     }
     report
 }
 
-async fn expire_one(store: &DynamoStore, recordings: &S3Recordings, due: &DueRecording, counts: &Counts) {
-    if let Some(key) = &due.object_key {
-        // S3 answers a delete of a missing object with success: "already gone" needs no special case.
-        if let Err(e) = recordings
-            .client()
-            .delete_object()
-            .bucket(recordings.bucket())
-            .key(key)
-            .send()
-            .await
-        {
-            counts.failed.fetch_add(1, Ordering::SeqCst);
-            tracing::warn!(pk = %due.pk, error = %aws_sdk_s3::error::DisplayErrorContext(&e), "recording-expiry: delete failed");
-            return;
+/// Expires one due recording, in the order of the module docs.
+pub async fn expire(store: &DynamoStore, recordings: &S3Recordings, due: &DueRecording) -> Expired {
+    match store.mark_recording_expired(due).await {
+        Ok(true) => {}
+        Ok(false) => return Expired::Skipped,
+        Err(e) => {
+            tracing::warn!(pk = %due.pk, error = %e, "recording-expiry: mark failed");
+            return Expired::Failed;
         }
     }
-    counts.deleted.fetch_add(1, Ordering::SeqCst);
-    match store.mark_recording_expired(due).await {
-        Ok(true) => {
-            counts.marked.fetch_add(1, Ordering::SeqCst);
+    if let Some(key) = &due.object_key {
+        if let Err(e) = recordings.delete(key).await {
+            tracing::warn!(pk = %due.pk, error = %e, "recording-expiry: delete failed");
+            return Expired::Failed;
         }
-        Ok(false) => {
-            counts.already.fetch_add(1, Ordering::SeqCst);
-        }
+    }
+    match store.leave_recording_index(due).await {
+        Ok(_) => Expired::Done,
         Err(e) => {
-            counts.failed.fetch_add(1, Ordering::SeqCst);
-            tracing::warn!(pk = %due.pk, error = %e, "recording-expiry: mark failed");
+            tracing::warn!(pk = %due.pk, error = %e, "recording-expiry: index removal failed");
+            Expired::Failed
+        }
+    }
+}
+
+/// Finishes the clean-ups writers left: every call that entered the clean-up index before
+/// `now − CLEANUP_AFTER`.
+async fn clean_up(store: &DynamoStore, now: DateTime<Utc>, options: &SweepOptions, report: &mut SweepReport) {
+    let before = now.checked_sub_signed(CLEANUP_AFTER).unwrap_or(now);
+    for shard in 0..layout::CLEANUP_SHARDS {
+        let mut start = None;
+        loop {
+            if Instant::now() >= options.stop_at {
+                report.complete = false;
+                return;
+            }
+            let page = match store.stale_content(shard, before, start.take(), PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(shard, error = %e, "clean-up: index page unreadable");
+                    report.query_errors += 1;
+                    report.complete = false;
+                    break;
+                }
+            };
+            for stale in &page.stale {
+                match store.remove_stale_content(stale).await {
+                    Ok(parts) => {
+                        report.stale_calls += 1;
+                        report.stale_parts += parts;
+                    }
+                    Err(e) => {
+                        tracing::warn!(pk = %stale.pk, error = %e, "clean-up: failed");
+                        report.failed += 1;
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => break,
+            }
         }
     }
 }

@@ -1,18 +1,29 @@
 //! # callrecords — the domain crate
 //!
-//! Everything the Lambda functions share. A newcomer can read the system from here:
+//! Everything the Lambda functions share. A newcomer can read the system from here, in the order a request
+//! meets the modules:
 //!
-//! - [`model`]: the call as the API speaks of it (seed 000's fields, camelCase), split into a bounded
-//!   summary and unbounded content.
-//! - [`store`]: one DynamoDB table; [`store::layout`] owns every key and index and says what each serves.
-//! - [`recording`]: retention (the API enforces the moment; S3's lifecycle rule cleans up after) and presigned
-//!   links that never outlive it; [`expiry`]: the scheduled job that deletes expired recordings.
-//! - [`apikey`]: keys made, hashed and checked; used by the authorizer and by handlers in local mode.
-//! - [`app`]: the operations behind each route, wired once per process; [`http`]: envelopes, errors, who
-//!   is calling; [`config`]: the one place that reads the environment.
+//! 1. [`config`]: the one place that reads the environment; [`aws`]: the SDK clients, built once per process;
+//!    [`clock`]: time, injected so that retention is tested to the second.
+//! 2. [`app`]: the operations behind each route, wired once per process (handlers in `functions/` are glue
+//!    around them); [`telemetry`]: one structured log line per request.
+//! 3. [`http`]: who is calling (a tenant from the authorizer, or [`apikey`] checked in local mode),
+//!    envelopes and the mapping of [`error`]s to statuses; [`ids`]: call and tenant ids checked once.
+//! 4. What the request asks: [`list`] reads and plans a list query, [`cursor`] signs and opens its
+//!    position; [`validate`] is the one boundary every call crosses on its way into the store.
+//! 5. [`store`]: the persistence adapters, one file per job — [`store::layout`] (every key, attribute and
+//!    index, and what each serves), [`store::codec`] (a call to items and back), [`store::calls`] (reads and
+//!    the concurrency-safe write protocol), [`store::lists`], [`store::keys`], [`store::recordings`],
+//!    [`store::batch`] and [`store::s3`] (every S3 call). No AWS SDK type leaves it.
+//! 6. [`model`]: the call as the API speaks of it (seed 000's fields, camelCase), a bounded summary and
+//!    unbounded content; [`recording`]: retention rules (pure), the moment a link may be served.
+//! 7. [`view`]: the JSON a response carries.
 //!
-//! Not here: anything HTTP-framework or Lambda-runtime specific beyond `lambda_http`'s request type;
-//! handlers in `functions/` are the glue.
+//! Beside the request path: [`expiry`], the hourly job (recordings past retention, replaced content left
+//! behind); and, for the operator tool and tests only (feature `admin`), [`import`], [`synth`] and
+//! [`template`].
+//!
+//! Not here: anything HTTP-framework or Lambda-runtime specific beyond `lambda_http`'s request type.
 
 pub mod apikey;
 pub mod app;
@@ -36,6 +47,7 @@ pub mod synth;
 pub mod telemetry;
 #[cfg(feature = "admin")]
 pub mod template;
+pub mod validate;
 pub mod view;
 
 pub use app::App;

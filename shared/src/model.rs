@@ -8,13 +8,15 @@
 //!   DynamoDB attributes so that indexes and filters can see them; what a list page returns.
 //! - [`CallContent`]: messages (with word timings and tool calls), events, latency. Unbounded (a two-hour
 //!   call with word timings runs to megabytes); stored compressed in chunks; only get-call reads it.
+//!
+//! How a call is stored is the store's business ([`crate::store::codec`]); calls enter it only through the
+//! validated boundary ([`crate::validate`]).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Seconds as JSON numbers: a whole number of seconds is written as an integer (`330`, as seed 000 sends
@@ -338,99 +340,6 @@ pub struct CallContent {
     pub events: Vec<CallEvent>,
     #[serde(default)]
     pub latency: Option<Latency>,
-}
-
-/// A call's content as the store returns it: the JSON text it was written as, which holds exactly what
-/// get-call serves (`messages`, `events`, `latency`, and the `transcript` derived when it was written).
-/// Reading a call parses this only as far as finding those parts ([`StoredContent::parts`]), so a call of
-/// thousands of messages is served without building them; [`StoredContent::decode`] builds the typed
-/// content when something needs it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StoredContent {
-    json: String,
-}
-
-/// The parts of [`StoredContent`], borrowed from its text. Each is absent when the stored JSON has none.
-#[derive(Debug, Default, Deserialize)]
-pub struct ContentParts<'a> {
-    #[serde(borrow, default)]
-    pub messages: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub events: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    pub latency: Option<&'a RawValue>,
-    /// Absent in content written before the transcript was stored with it.
-    #[serde(default)]
-    pub transcript: Option<String>,
-}
-
-/// How content is written: [`CallContent`]'s fields, and the transcript derived from its messages.
-#[derive(Serialize)]
-struct ContentOut<'a> {
-    messages: &'a [Message],
-    events: &'a [CallEvent],
-    latency: &'a Option<Latency>,
-    transcript: String,
-}
-
-impl StoredContent {
-    /// Content as stored (the text [`StoredContent::encode`] wrote); empty text is a call without content.
-    pub fn from_json(json: String) -> Self {
-        StoredContent { json }
-    }
-
-    /// The text to store for `content`.
-    pub fn encode(content: &CallContent) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(&ContentOut {
-            messages: &content.messages,
-            events: &content.events,
-            latency: &content.latency,
-            transcript: transcript(&content.messages),
-        })
-    }
-
-    pub fn parts(&self) -> Result<ContentParts<'_>, serde_json::Error> {
-        if self.json.is_empty() {
-            return Ok(ContentParts::default());
-        }
-        serde_json::from_str(&self.json)
-    }
-
-    pub fn decode(&self) -> Result<CallContent, serde_json::Error> {
-        if self.json.is_empty() {
-            return Ok(CallContent::default());
-        }
-        serde_json::from_str(&self.json)
-    }
-}
-
-/// A whole call as the store returns it: see [`StoredContent`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredCall {
-    pub summary: CallSummary,
-    pub recording: Option<StoredRecording>,
-    pub content: StoredContent,
-}
-
-impl StoredCall {
-    /// A call being written, as the store would return it.
-    pub fn from_record(record: CallRecord) -> Result<Self, serde_json::Error> {
-        let json = StoredContent::encode(&record.content)?;
-        Ok(StoredCall {
-            summary: record.summary,
-            recording: record.recording,
-            content: StoredContent::from_json(String::from_utf8(json).map_err(serde::ser::Error::custom)?),
-        })
-    }
-
-    /// The call with its content built.
-    pub fn into_record(self) -> Result<CallRecord, serde_json::Error> {
-        Ok(CallRecord {
-            content: self.content.decode()?,
-            summary: self.summary,
-            recording: self.recording,
-        })
-    }
 }
 
 /// A whole call as it is written to the store.

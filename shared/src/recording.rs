@@ -4,17 +4,13 @@
 //! rule deletes the object some time after that (it rounds to the next midnight UTC and runs
 //! asynchronously), so the API enforces the moment itself: from `expiresAt` on, the status is `expired` and
 //! no link is made, whatever S3 still holds. A link lasts at most one hour and never past `expiresAt`.
+//!
+//! Pure rules only: the links themselves are made by the S3 adapter ([`crate::store::s3`]).
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use std::sync::Arc;
-
-use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_s3::presigning::PresigningConfig;
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
 
-use crate::error::StoreError;
 use crate::ids::{CallId, TenantId};
 use crate::model::{CallSummary, RecordingStatus, StoredRecording};
 
@@ -80,9 +76,11 @@ pub fn made_at(summary: &CallSummary, rec: &StoredRecording) -> DateTime<Utc> {
         .unwrap_or(summary.created_at)
 }
 
-/// When retention of a recording ends.
+/// When retention of a recording ends. Near the end of the date type (only a row written by hand gets
+/// there) it ends at once rather than overflow: a recording whose end cannot be told is never served.
 pub fn expires_at(summary: &CallSummary, rec: &StoredRecording, retention: Retention) -> DateTime<Utc> {
-    made_at(summary, rec) + retention.as_chrono()
+    let made = made_at(summary, rec);
+    made.checked_add_signed(retention.as_chrono()).unwrap_or(made)
 }
 
 /// Whether a stored recording still has an object that retention will have to delete.
@@ -110,7 +108,7 @@ pub fn state(
     let status = if expired { RecordingStatus::Expired } else { rec.status };
     let link = match (&rec.key, status) {
         (Some(key), RecordingStatus::Completed) => {
-            let left = (expires - now).to_std().unwrap_or(Duration::ZERO);
+            let left = expires.signed_duration_since(now).to_std().unwrap_or(Duration::ZERO);
             let ttl = left.min(MAX_LINK_TTL);
             // A link must live at least a second to be worth handing out; S3 also refuses zero.
             (ttl >= Duration::from_secs(1)).then(|| LinkGrant {
@@ -131,109 +129,6 @@ pub fn state(
         duration: rec.duration,
         expires_at: Some(expires),
         link,
-    }
-}
-
-/// A presigned GET link and the real moment it stops working.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Link {
-    pub url: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Presigns with the S3 client's own credentials. Signing is local: no request leaves the process.
-#[derive(Debug, Clone)]
-pub struct S3Recordings {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    /// The provider the client signs with, to learn when its credentials expire.
-    credentials: Option<SharedCredentialsProvider>,
-    cached: Arc<Mutex<Option<Credentials>>>,
-}
-
-/// Credentials this close to their expiry are fetched anew.
-const CREDENTIALS_REFRESH: Duration = Duration::from_secs(300);
-
-impl S3Recordings {
-    /// `credentials`: the provider `client` signs with (from the `SdkConfig` it was built from).
-    pub fn new(
-        client: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-        credentials: Option<SharedCredentialsProvider>,
-    ) -> Self {
-        S3Recordings {
-            client,
-            bucket: bucket.into(),
-            credentials,
-            cached: Arc::default(),
-        }
-    }
-
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
-    }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-}
-
-impl S3Recordings {
-    /// How long the signing credentials remain valid, when the SDK knows (a Lambda role's session
-    /// credentials expire; a link signed with them dies with them). Whole seconds.
-    async fn credentials_left(&self) -> Result<Duration, StoreError> {
-        let Some(provider) = &self.credentials else {
-            return Ok(Duration::MAX);
-        };
-        let mut cached = self.cached.lock().await;
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|c| c.expiry().is_none_or(|e| e > SystemTime::now() + CREDENTIALS_REFRESH));
-        if !fresh {
-            let credentials = provider
-                .provide_credentials()
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("signing credentials: {e}")))?;
-            *cached = Some(credentials);
-        }
-        Ok(match cached.as_ref().and_then(|c| c.expiry()) {
-            Some(expiry) => Duration::from_secs(expiry.duration_since(SystemTime::now()).unwrap_or_default().as_secs()),
-            None => Duration::MAX,
-        })
-    }
-
-    /// A presigned GET link to `key`, valid from `now` for `ttl`.
-    pub async fn presign_get(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> Result<Link, StoreError> {
-        let ttl = ttl.min(self.credentials_left().await?);
-        if ttl < Duration::from_secs(1) {
-            return Err(StoreError::Unavailable(
-                "signing credentials are about to expire".into(),
-            ));
-        }
-        // The signature starts at the injected clock's now, so the link's lifetime and `expiresAt` agree.
-        let start = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(
-                u64::try_from(now.timestamp()).map_err(|_| StoreError::Failed("time before 1970".into()))?,
-            );
-        let config = PresigningConfig::builder()
-            .start_time(start)
-            .expires_in(ttl)
-            .build()
-            .map_err(|e| StoreError::Failed(format!("presigning config: {e}")))?;
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(config)
-            .await
-            .map_err(|e| StoreError::Failed(format!("presign: {e}")))?;
-        let whole_seconds = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
-        let ttl = chrono::Duration::from_std(ttl).map_err(|e| StoreError::Failed(e.to_string()))?;
-        Ok(Link {
-            url: request.uri().to_owned(),
-            expires_at: whole_seconds + ttl,
-        })
     }
 }
 

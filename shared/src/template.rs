@@ -344,7 +344,17 @@ mod tests {
             vec![key(layout::GSI2_PK, "HASH"), key(layout::GSI2_SK, "RANGE")]
         );
         assert_eq!(gsi2.projection, "INCLUDE");
-        assert_eq!(gsi2.non_key_attributes, ["recording"]);
+        assert_eq!(gsi2.non_key_attributes, [layout::RECORDING]);
+        let gsi3 = t
+            .indexes
+            .iter()
+            .find(|i| i.name == layout::GSI3)
+            .expect("gsi3 in template");
+        assert_eq!(
+            gsi3.keys,
+            vec![key(layout::GSI3_PK, "HASH"), key(layout::GSI3_SK, "RANGE")]
+        );
+        assert_eq!(gsi3.projection, "KEYS_ONLY");
         for list in layout::ListIndex::ALL {
             let index = t
                 .indexes
@@ -359,7 +369,7 @@ mod tests {
         }
         assert_eq!(
             t.indexes.len(),
-            2 + layout::ListIndex::ALL.len(),
+            3 + layout::ListIndex::ALL.len(),
             "every index in the template is one the layout documents"
         );
         for (attr, kind) in &t.attributes {

@@ -1,15 +1,16 @@
 //! The JSON get-call serves: a stored call plus what is derived at read time (recording state, a fresh
 //! presigned link). Top-level fields are always present, `null` when unknown, so clients see one stable
 //! shape. The content (messages, events, latency, transcript) is passed through as the JSON text it was
-//! stored as, never rebuilt: see [`crate::model::StoredContent`].
+//! stored as, never rebuilt: see [`crate::store::StoredContent`].
 
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::{ApiError, StoreError};
-use crate::model::{transcript, CallRecord, CallSummary, RecordingStatus, StoredCall};
-use crate::recording::{self, Link, RecordingState, Retention, S3Recordings};
+use crate::model::{transcript, CallRecord, CallSummary, RecordingStatus};
+use crate::recording::{self, RecordingState, Retention};
+use crate::store::{Link, S3Recordings, StoredCall};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -114,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for u in uploads {
             u?;
         }
-        app.store.put_calls(&tenant, records, 8).await?;
+        app.store.put_calls(&tenant, records, 8, app.clock.now()).await?;
         let load_secs = load.elapsed().as_secs_f64();
 
         let before = counter.snapshot();

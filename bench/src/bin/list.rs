@@ -129,7 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         c
                     })
                     .collect();
-                app.store.put_calls(t, calls, 8).await?;
+                app.store.put_calls(t, calls, 8, app.clock.now()).await?;
                 next = end;
             }
         }

@@ -446,7 +446,7 @@ async fn dynamodb(args: &Args) -> Result<CostFigures, Box<dyn std::error::Error>
                     c
                 })
                 .collect();
-            app.store.put_calls(&tenant, calls, 8).await?;
+            app.store.put_calls(&tenant, calls, 8, app.clock.now()).await?;
             next = end;
         }
         let start = now - chrono::Duration::hours(2);
@@ -462,7 +462,7 @@ async fn dynamodb(args: &Args) -> Result<CostFigures, Box<dyn std::error::Error>
             ),
         ];
         let sizes: Vec<usize> = whole.iter().map(|c| c.content.messages.len()).collect();
-        app.store.put_calls(&tenant, whole, 2).await?;
+        app.store.put_calls(&tenant, whole, 2, app.clock.now()).await?;
         eprintln!("loaded {n} calls in {:.1} s", load.elapsed().as_secs_f64());
 
         for (label, id) in [

@@ -3,7 +3,7 @@
 //! `Accept: application/json`. 404 when the call has no servable recording, 410 once retention has ended.
 
 use callrecords::http::{self, RequestLog};
-use callrecords::recording::Link;
+use callrecords::store::Link;
 use callrecords::{ApiError, App, CallId};
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Error, Request, RequestExt, Response};

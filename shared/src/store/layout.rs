@@ -1,8 +1,11 @@
 //! The DynamoDB item layout: key formats, attribute names and index names. Nothing else in the code builds
 //! a key. template.yaml declares the same table; a test fails if the two disagree.
 //!
-//! One table, keys `pk` / `sk` (strings), and two global secondary indexes: `gsi1` (`gsi1pk` / `gsi1sk`,
-//! all attributes) and `gsi2` (`gsi2pk` / `gsi2sk`, keys plus `recording`).
+//! One table, keys `pk` / `sk` (strings), and three global secondary indexes besides the list indexes below:
+//! `gsi1` (`gsi1pk` / `gsi1sk`, all attributes), `gsi2` (`gsi2pk` / `gsi2sk`, keys plus `recording`) and
+//! `gsi3` (`gsi3pk` / `gsi3sk`, keys only). The items themselves are [`SummaryItem`] and [`KeyItem`] (their
+//! serde names are the attribute names; a test checks them against the constants expressions use) and
+//! content parts (`pk`, `sk`, [`PART_DATA`]).
 //!
 //! | item              | pk                      | sk                    | gsi1pk            | gsi1sk                | gsi2pk        | gsi2sk                            |
 //! |-------------------|-------------------------|-----------------------|-------------------|-----------------------|---------------|-----------------------------------|
@@ -10,7 +13,9 @@
 //! | call content part | `T#<tenant>#C#<callId>` | `B#<version>#<nnnnn>` | –                 | –                     | –             | –                                 |
 //! | API key           | `K#<keyId>`             | `K`                   | `T#<tenant>#KEYS` | `<createdAt>#<keyId>` | –             | –                                 |
 //!
-//! ¹ only while the call has a recording that has not been expired (a sparse index).
+//! ¹ only while the call has a recording that has not been expired (a sparse index). A call summary also
+//! carries `gsi3pk` = `J#<shard>` and `gsi3sk` = `<since>#<tenant>#<callId>` while content it replaced may
+//! still be stored (see below).
 //!
 //! What each serves:
 //! - A call is one item collection: its summary and the compressed parts of its content. get-call reads it
@@ -25,6 +30,10 @@
 //!   size, and marking one expired removes it from the index. Costs one index write per recording stored
 //!   and one per recording expired. `madeAt` is rounded up to the whole second, so a recording can be found
 //!   up to a second late but never early (the API enforces the exact moment anyway).
+//! - `gsi3` holds exactly the calls whose replaced content may not be deleted yet: a write that replaces a
+//!   call's content sets it in the same transaction as the new summary and clears it once the old parts are
+//!   gone. If the writer stops in between, the hourly job finds the call here ([`CLEANUP_SHARDS`] shards,
+//!   by time) and finishes the clean-up, so replaced content never outlives its replacement for long.
 //!
 //! ## The list indexes
 //!
@@ -52,9 +61,12 @@
 //! a summary write costs up to eight writes where it would cost one; summaries are small (about 1-2 KB).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::apikey::ApiKeyRecord;
 use crate::ids::{CallId, TenantId};
+use crate::model::{CallSummary, StoredRecording};
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -64,6 +76,83 @@ pub const GSI1_SK: &str = "gsi1sk";
 pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 pub const GSI2_SK: &str = "gsi2sk";
+pub const GSI3: &str = "gsi3";
+pub const GSI3_PK: &str = "gsi3pk";
+pub const GSI3_SK: &str = "gsi3sk";
+
+/// Attributes of the summary item that expressions name (serde names of [`SummaryItem`]'s fields).
+pub const CONTENT_VERSION: &str = "contentVersion";
+pub const CONTENT_PARTS: &str = "contentParts";
+pub const CONTENT_FORMAT: &str = "contentFormat";
+/// Digest of the stored content bytes: a write of the same content keeps the parts it has.
+pub const CONTENT_DIGEST: &str = "contentDigest";
+/// Random per committed write: what a conditional write compares, and a call's version as clients see it.
+pub const REVISION: &str = "revision";
+pub const RECORDING: &str = "recording";
+/// The status inside [`RECORDING`].
+pub const RECORDING_STATUS: &str = "status";
+/// When an API key was revoked ([`ApiKeyRecord`]'s serde name).
+pub const REVOKED_AT: &str = "revokedAt";
+
+/// A call's summary item: the call's bounded part as plain attributes, where its content is, and its keys in
+/// the live-recordings and clean-up indexes. The list index keys ([`LIST_SK`] and each
+/// [`ListIndex::pk_attr`]) are added beside these by the codec.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryItem {
+    pub pk: String,
+    pub sk: String,
+    pub tenant_id: String,
+    #[serde(flatten)]
+    pub summary: CallSummary,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<StoredRecording>,
+    pub content_version: String,
+    pub content_parts: u32,
+    /// How the parts are encoded; absent for content written as raw deflate before formats were named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    /// Absent on items written before conditional writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi2sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi3sk: Option<String>,
+}
+
+/// An API key's item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub record: ApiKeyRecord,
+}
+
+impl KeyItem {
+    pub fn new(tenant: &TenantId, record: ApiKeyRecord) -> Self {
+        KeyItem {
+            pk: key_pk(&record.key_id),
+            sk: KEY_SK.to_owned(),
+            gsi1pk: tenant_keys_gsi1pk(tenant),
+            gsi1sk: format!(
+                "{}#{}",
+                record.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                record.key_id
+            ),
+            record,
+        }
+    }
+}
 
 /// Sort key of every list index.
 pub const LIST_SK: &str = "listSk";
@@ -126,7 +215,8 @@ impl ListIndex {
     }
 }
 
-/// Fixed-width UTC with nanoseconds: strings sort as the times do (years 0000-9999).
+/// Fixed-width UTC with nanoseconds: strings sort as the times do (years 0000-9999; the write boundary
+/// accepts 1970 to tomorrow, so a row outside that range was written by hand and is read as it is).
 pub fn list_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }
@@ -142,6 +232,13 @@ pub fn parse_list_sk(sk: &str) -> Option<(DateTime<Utc>, CallId)> {
     let time = DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc);
     let id = CallId::parse(id).ok()?;
     (list_sk(time, &id) == sk).then_some((time, id))
+}
+
+/// The call id of a list sort key, whatever its time part says: enough to resume a page after it, even
+/// after a row whose time does not parse.
+pub fn list_sk_call(sk: &str) -> Option<CallId> {
+    let (_, id) = sk.split_once('#')?;
+    CallId::parse(id).ok()
 }
 
 /// Partitions of the live-recordings index.
@@ -164,6 +261,11 @@ pub fn part_sk(version: &str, index: u32) -> String {
     format!("{PART_PREFIX}{version}#{index:05}")
 }
 
+/// What every sort key of a content version's parts starts with.
+pub fn part_prefix(version: &str) -> String {
+    format!("{PART_PREFIX}{version}#")
+}
+
 /// The version and index of a content part's sort key.
 pub fn parse_part_sk(sk: &str) -> Option<(&str, u32)> {
     let rest = sk.strip_prefix(PART_PREFIX)?;
@@ -173,8 +275,7 @@ pub fn parse_part_sk(sk: &str) -> Option<(&str, u32)> {
 
 /// The live-recordings index keys of a call whose recording was made at `made_at`.
 pub fn recording_index_keys(tenant: &TenantId, call: &CallId, made_at: DateTime<Utc>) -> (String, String) {
-    let digest = Sha256::digest(format!("{tenant}#{call}").as_bytes());
-    let shard = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % RECORDING_SHARDS;
+    let shard = shard_of(tenant, call) % RECORDING_SHARDS;
     (
         recording_shard_pk(shard),
         format!("{}#{tenant}#{call}", recording_time(ceil_second(made_at))),
@@ -185,12 +286,32 @@ pub fn recording_shard_pk(shard: u32) -> String {
     format!("R#{shard:02}")
 }
 
+/// Partitions of the clean-up index.
+pub const CLEANUP_SHARDS: u32 = 4;
+
+/// The clean-up index keys of a call whose replaced content may still be stored since `since`.
+pub fn cleanup_index_keys(tenant: &TenantId, call: &CallId, since: DateTime<Utc>) -> (String, String) {
+    (
+        cleanup_shard_pk(shard_of(tenant, call) % CLEANUP_SHARDS),
+        format!("{}#{tenant}#{call}", recording_time(since)),
+    )
+}
+
+pub fn cleanup_shard_pk(shard: u32) -> String {
+    format!("J#{shard:02}")
+}
+
+fn shard_of(tenant: &TenantId, call: &CallId) -> u32 {
+    let digest = Sha256::digest(format!("{tenant}#{call}").as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
 /// Fixed-width UTC seconds, so that strings sort as times do.
 pub fn recording_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The time a `gsi2sk` starts with.
+/// The time a `gsi2sk` (or `gsi3sk`) starts with.
 pub fn parse_recording_time(gsi2sk: &str) -> Option<DateTime<Utc>> {
     let (time, _) = gsi2sk.split_once('#')?;
     DateTime::parse_from_rfc3339(time).ok().map(|t| t.with_timezone(&Utc))
@@ -201,7 +322,7 @@ fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
     if floor == t {
         t
     } else {
-        floor + chrono::Duration::seconds(1)
+        floor.checked_add_signed(chrono::Duration::seconds(1)).unwrap_or(floor)
     }
 }
 
@@ -283,6 +404,54 @@ mod tests {
         );
         let names: std::collections::BTreeSet<_> = ListIndex::ALL.iter().map(|i| i.name()).collect();
         assert_eq!(names.len(), ListIndex::ALL.len());
+    }
+
+    #[test]
+    fn the_names_expressions_use_are_the_items_own() {
+        let summary: CallSummary = serde_json::from_value(serde_json::json!({
+            "id": "c", "direction": "inbound", "status": "completed", "createdAt": "2025-01-15T10:30:00Z"
+        }))
+        .unwrap();
+        let item = SummaryItem {
+            pk: "p".into(),
+            sk: SUMMARY_SK.into(),
+            tenant_id: "t".into(),
+            summary,
+            recording: Some(StoredRecording {
+                status: crate::model::RecordingStatus::Completed,
+                format: None,
+                duration: None,
+                key: None,
+                recorded_at: None,
+            }),
+            content_version: "v".into(),
+            content_parts: 1,
+            content_format: Some("f".into()),
+            content_digest: Some("d".into()),
+            revision: Some("r".into()),
+            gsi2pk: Some("x".into()),
+            gsi2sk: Some("x".into()),
+            gsi3pk: Some("x".into()),
+            gsi3sk: Some("x".into()),
+        };
+        let value = serde_json::to_value(&item).unwrap();
+        for name in [
+            PK,
+            SK,
+            CONTENT_VERSION,
+            CONTENT_PARTS,
+            CONTENT_FORMAT,
+            CONTENT_DIGEST,
+            REVISION,
+            RECORDING,
+            GSI2_PK,
+            GSI2_SK,
+            GSI3_PK,
+            GSI3_SK,
+        ] {
+            assert!(value.get(name).is_some(), "{name}");
+        }
+        assert!(value[RECORDING].get(RECORDING_STATUS).is_some());
     }
 
     #[test]

@@ -1,0 +1,510 @@
+//! Whole calls: read, written, replaced. A call is one item collection (its summary and its content
+//! parts; see [`super::codec`]).
+//!
+//! ## The write protocol
+//! Any number of writers of one call at once leave it readable, whole, and equal to one of the versions
+//! written; replaced content is removed, even when a writer stops between steps:
+//! 1. Encode the call, then read its summary with a consistent GetItem: its revision, content version and
+//!    digest. An identical call is not written again.
+//! 2. Write the new content parts under a fresh random version (BatchWriteItem), unless the stored content
+//!    is the same (same digest): then the stored parts are kept. A fresh version belongs to its writer
+//!    alone, so a writer whose write did not commit may delete its own parts.
+//! 3. Commit with one TransactWriteItems: the summary, put only if the call still has the revision read in
+//!    step 1 (or no summary), and a check that each new part still exists. When the write replaces other
+//!    content, the summary enters the clean-up index in the same transaction.
+//! 4. Clean up: delete every part of another version, each batch in a transaction that checks the summary
+//!    still names the version that is kept; then leave the clean-up index. A writer that stops before this
+//!    leaves the call in the index, where the hourly job finds it and does the same.
+//!
+//! A commit that fails because the summary changed means another write committed after this one read: an
+//! unconditional write is then ordered just before that one, which replaced it whole ([`Written::Superseded`]);
+//! a conditional one (`If-Match`) fails its precondition. A commit that fails because a part is gone (a
+//! clean-up of another write removed it) is written again. Nothing is ever left half-visible: a reader sees
+//! the summary of one committed write and that write's parts, or retries.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::batch::{all_pages, back_off, delete_request, key, put_request};
+use super::codec::{self, s, Commit, EncodedCall, Fetched, StoredCall};
+use super::layout::{self, SummaryItem};
+use super::{classify, DynamoStore};
+use crate::error::StoreError;
+use crate::ids::{CallId, TenantId};
+use crate::model::{CallRecord, CallSummary, StoredRecording};
+
+/// TransactWriteItems takes at most 100 actions: the summary and 99 part checks, or a check and 99 deletes.
+const TRANSACTION: usize = 100;
+
+/// Calls written at once per unit of a bulk write's `concurrency`.
+const BULK_PER_UNIT: usize = 4;
+
+/// What a write must find to go ahead.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Condition {
+    /// Nothing: the last writer wins, whole.
+    #[default]
+    Always,
+    /// The call exists with this revision (`If-Match`).
+    Revision(String),
+    /// The call does not exist (`If-None-Match: *`).
+    Absent,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    Created {
+        revision: String,
+    },
+    Replaced {
+        revision: String,
+    },
+    /// The call was stored exactly so already; nothing was written.
+    Unchanged {
+        revision: String,
+    },
+    /// Another write committed while this one was under way and replaced it whole.
+    Superseded,
+    /// The [`Condition`] did not hold; nothing was written.
+    PreconditionFailed,
+}
+
+/// The summary a write replaces, as far as the write protocol needs it.
+struct Current {
+    revision: Option<String>,
+    version: String,
+    /// `None` when the stored summary cannot be read (written by hand or by an older version).
+    summary: Option<SummaryItem>,
+}
+
+enum CommitError {
+    /// The summary is not the one read.
+    SummaryChanged,
+    /// A new part is gone.
+    PartsMissing,
+    /// Another transaction on the same items was under way.
+    Conflict,
+}
+
+impl DynamoStore {
+    /// Reads a whole call: one Query on the call's partition (more pages only for calls over 1 MB stored).
+    /// `None` when the tenant has no such call.
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<Option<StoredCall>, StoreError> {
+        // A read racing a rewrite of the same call may see a summary whose parts were not yet visible, or
+        // were just replaced; read again rather than serve a mixture.
+        for _ in 0..3 {
+            let items = all_pages(self.query_key(None, layout::PK, &layout::call_pk(tenant, id), None)).await?;
+            match codec::decode_call(id, items)? {
+                Fetched::Missing => return Ok(None),
+                Fetched::Whole(record) => return Ok(Some(*record)),
+                Fetched::Torn => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        Err(StoreError::Failed(format!(
+            "call {id}: content parts missing after retries"
+        )))
+    }
+
+    /// A call's summary and recording without its content: one GetItem.
+    pub async fn get_summary(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+    ) -> Result<Option<(CallSummary, Option<StoredRecording>)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&layout::call_pk(tenant, id), layout::SUMMARY_SK)))
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let item = codec::summary_of(item)?;
+        Ok(Some((item.summary, item.recording)))
+    }
+
+    /// Writes a whole call, creating or replacing it, by the protocol in the module docs. `now` dates the
+    /// clean-up of content it replaces.
+    pub async fn put_call(
+        &self,
+        tenant: &TenantId,
+        record: CallRecord,
+        condition: &Condition,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError> {
+        let mut call = codec::encode_call(tenant, record)?;
+        if call.chunks.len() >= TRANSACTION {
+            return Err(StoreError::Failed(format!(
+                "call {}: {} content parts, at most {} fit one commit",
+                call.id,
+                call.chunks.len(),
+                TRANSACTION - 1
+            )));
+        }
+        let mut attempt = 0u32;
+        loop {
+            let current = self.current(&call.pk).await?;
+            let holds = match (condition, &current) {
+                (Condition::Always, _) => true,
+                (Condition::Absent, found) => found.is_none(),
+                (Condition::Revision(want), Some(found)) => found.revision.as_deref() == Some(want.as_str()),
+                (Condition::Revision(_), None) => false,
+            };
+            if !holds {
+                return Ok(Written::PreconditionFailed);
+            }
+            if let Some(stored) = current.as_ref().and_then(|c| c.summary.as_ref()) {
+                call.keep_expired(stored);
+            }
+            if let Some(found) = &current {
+                if let (Some(summary), Some(revision)) = (&found.summary, &found.revision) {
+                    if call.same_as(summary) {
+                        return Ok(Written::Unchanged {
+                            revision: revision.clone(),
+                        });
+                    }
+                }
+            }
+            let kept = current
+                .as_ref()
+                .and_then(|c| c.summary.as_ref())
+                .filter(|s| s.content_digest.as_deref() == Some(call.digest.as_str()))
+                .filter(|s| s.content_parts as usize == call.chunks.len())
+                .map(|s| s.content_version.clone());
+            let version = match &kept {
+                Some(v) => v.clone(),
+                None => codec::token()?,
+            };
+            if kept.is_none() {
+                let puts = call.part_items(&version).into_iter().map(put_request);
+                self.batch_write(puts.collect::<Result<_, _>>()?).await?;
+            }
+            let replaces = current.as_ref().is_some_and(|c| c.version != version);
+            let commit = Commit {
+                version: version.clone(),
+                revision: codec::token()?,
+                cleanup: replaces.then(|| layout::cleanup_index_keys(tenant, &call.id, now)),
+            };
+            let new_parts = if kept.is_none() { call.chunks.len() } else { 0 };
+            match self.commit(&call, &commit, current.as_ref(), new_parts).await? {
+                Ok(()) => {
+                    if let Some((_, marker)) = &commit.cleanup {
+                        // The write has committed; a clean-up that fails now is finished by the hourly job.
+                        if let Err(e) = self.clean_up(&call.pk, marker).await {
+                            tracing::warn!(call = %call.id, error = %e, "replaced content left for the clean-up job");
+                        }
+                    }
+                    return Ok(match current {
+                        None => Written::Created {
+                            revision: commit.revision,
+                        },
+                        Some(_) => Written::Replaced {
+                            revision: commit.revision,
+                        },
+                    });
+                }
+                Err(CommitError::SummaryChanged) => {
+                    if kept.is_none() {
+                        self.delete_own_parts(&call, &version).await;
+                    }
+                    return Ok(match condition {
+                        Condition::Always => Written::Superseded,
+                        _ => Written::PreconditionFailed,
+                    });
+                }
+                Err(CommitError::PartsMissing) | Err(CommitError::Conflict) => {
+                    if kept.is_none() {
+                        self.delete_own_parts(&call, &version).await;
+                    }
+                    back_off("TransactWriteItems", &mut attempt).await?;
+                }
+            }
+        }
+    }
+
+    /// Writes many calls (creating or replacing them), each by the protocol of [`Self::put_call`], several
+    /// at a time: what imports and generated data use. A call id given more than once is written once,
+    /// with its last version, so no call is ever written by two of these writes at once.
+    pub async fn put_calls(
+        &self,
+        tenant: &TenantId,
+        records: Vec<CallRecord>,
+        concurrency: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut last: HashMap<String, usize> = HashMap::new();
+        for (i, record) in records.iter().enumerate() {
+            last.insert(record.summary.id.clone(), i);
+        }
+        let unique = records
+            .into_iter()
+            .enumerate()
+            .filter(|(i, r)| last.get(&r.summary.id) == Some(i))
+            .map(|(_, r)| r);
+        let mut writes = futures::stream::iter(unique)
+            .map(|record| self.put_call(tenant, record, &Condition::Always, now))
+            .buffer_unordered(concurrency.max(1) * BULK_PER_UNIT);
+        while let Some(written) = writes.next().await {
+            written?;
+        }
+        Ok(())
+    }
+
+    /// The summary as it stands, read consistently; `None` when the call does not exist.
+    async fn current(&self, pk: &str) -> Result<Option<Current>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, layout::SUMMARY_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", e))?;
+        let Some(item) = out.item else { return Ok(None) };
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(v)) => Some(v.clone()),
+            _ => None,
+        };
+        let revision = text(layout::REVISION);
+        let version = text(layout::CONTENT_VERSION).unwrap_or_default();
+        let summary = codec::summary_of(item).ok();
+        Ok(Some(Current {
+            revision,
+            version,
+            summary,
+        }))
+    }
+
+    /// Step 3 of the protocol: one transaction, or why it was cancelled.
+    async fn commit(
+        &self,
+        call: &EncodedCall,
+        commit: &Commit,
+        current: Option<&Current>,
+        new_parts: usize,
+    ) -> Result<Result<(), CommitError>, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(call.summary_item(commit)?));
+        put = match current {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", layout::PK),
+            Some(Current {
+                revision: Some(revision),
+                ..
+            }) => put
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", layout::REVISION)
+                .expression_attribute_values(":rev", s(revision)),
+            // Written before revisions: the content version is what the summary is known by.
+            Some(found) => put
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev) AND #ver = :ver")
+                .expression_attribute_names("#pk", layout::PK)
+                .expression_attribute_names("#rev", layout::REVISION)
+                .expression_attribute_names("#ver", layout::CONTENT_VERSION)
+                .expression_attribute_values(":ver", s(&found.version)),
+        };
+        let put = put.build().map_err(|e| StoreError::Failed(format!("Put: {e}")))?;
+        let mut actions = vec![TransactWriteItem::builder().put(put).build()];
+        for i in 0..new_parts {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&call.pk, &layout::part_sk(&commit.version, i as u32))))
+                .condition_expression("attribute_exists(#pk)")
+                .expression_attribute_names("#pk", layout::PK)
+                .build()
+                .map_err(|e| StoreError::Failed(format!("ConditionCheck: {e}")))?;
+            actions.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => match cancelled(&e) {
+                Some(reasons) if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
+                    Ok(Err(CommitError::SummaryChanged))
+                }
+                Some(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
+                    Ok(Err(CommitError::PartsMissing))
+                }
+                Some(reasons) if reasons.iter().any(|r| r == "TransactionConflict") => Ok(Err(CommitError::Conflict)),
+                _ => Err(classify("TransactWriteItems", e)),
+            },
+        }
+    }
+
+    /// Deletes the parts of a version that never committed. Best effort: what is left, the next clean-up
+    /// of the call removes.
+    async fn delete_own_parts(&self, call: &EncodedCall, version: &str) {
+        let deletes: Result<Vec<_>, _> = (0..call.chunks.len())
+            .map(|i| delete_request(&call.pk, &layout::part_sk(version, i as u32)))
+            .collect();
+        if let Err(e) = async { self.batch_write(deletes?).await }.await {
+            tracing::warn!(call = %call.id, error = %e, "parts of an uncommitted write left for the next clean-up");
+        }
+    }
+
+    /// Step 4 of the protocol, also what the clean-up job runs: deletes every content part of the
+    /// partition that the summary does not name (all of them when there is no summary), each batch in a
+    /// transaction that checks the summary still names what it named, then takes the call out of the
+    /// clean-up index if `marker` is still its key there. Returns the parts deleted.
+    pub(super) async fn clean_up(&self, pk: &str, marker: &str) -> Result<u64, StoreError> {
+        let mut attempt = 0u32;
+        let mut deleted = 0u64;
+        'again: loop {
+            let items = all_pages(self.partition_keys(pk)).await?;
+            let current =
+                items
+                    .iter()
+                    .find_map(|item| match (item.get(layout::SK), item.get(layout::CONTENT_VERSION)) {
+                        (Some(AttributeValue::S(sk)), Some(AttributeValue::S(v))) if sk == layout::SUMMARY_SK => {
+                            Some(v.clone())
+                        }
+                        _ => None,
+                    });
+            let has_summary = items
+                .iter()
+                .any(|item| matches!(item.get(layout::SK), Some(AttributeValue::S(sk)) if sk == layout::SUMMARY_SK));
+            let stale: Vec<String> = items
+                .iter()
+                .filter_map(|item| match item.get(layout::SK) {
+                    Some(AttributeValue::S(sk)) => layout::parse_part_sk(sk)
+                        .filter(|(v, _)| current.as_deref() != Some(*v))
+                        .map(|_| sk.clone()),
+                    _ => None,
+                })
+                .collect();
+            for group in stale.chunks(TRANSACTION - 1) {
+                let mut check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, layout::SUMMARY_SK)));
+                check = match (&current, has_summary) {
+                    (Some(v), _) => check
+                        .condition_expression("#ver = :ver")
+                        .expression_attribute_names("#ver", layout::CONTENT_VERSION)
+                        .expression_attribute_values(":ver", s(v)),
+                    (None, true) => check
+                        .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#ver)")
+                        .expression_attribute_names("#pk", layout::PK)
+                        .expression_attribute_names("#ver", layout::CONTENT_VERSION),
+                    (None, false) => check
+                        .condition_expression("attribute_not_exists(#pk)")
+                        .expression_attribute_names("#pk", layout::PK),
+                };
+                let check = check
+                    .build()
+                    .map_err(|e| StoreError::Failed(format!("ConditionCheck: {e}")))?;
+                let mut actions = vec![TransactWriteItem::builder().condition_check(check).build()];
+                for sk in group {
+                    let delete = Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(pk, sk)))
+                        .build()
+                        .map_err(|e| StoreError::Failed(format!("Delete: {e}")))?;
+                    actions.push(TransactWriteItem::builder().delete(delete).build());
+                }
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(actions))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => deleted += group.len() as u64,
+                    Err(e) if cancelled(&e).is_some() => {
+                        // Another write committed (or is committing) meanwhile: read the partition again.
+                        back_off("clean-up", &mut attempt).await?;
+                        continue 'again;
+                    }
+                    Err(e) => return Err(classify("TransactWriteItems", e)),
+                }
+            }
+            break;
+        }
+        self.leave_cleanup_index(pk, marker).await?;
+        Ok(deleted)
+    }
+
+    /// Takes a call out of the clean-up index, if `marker` is still its key there.
+    async fn leave_cleanup_index(&self, pk: &str, marker: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, layout::SUMMARY_SK)))
+            .update_expression("REMOVE #jp, #js")
+            .condition_expression("#js = :marker")
+            .expression_attribute_names("#jp", layout::GSI3_PK)
+            .expression_attribute_names("#js", layout::GSI3_SK)
+            .expression_attribute_values(":marker", s(marker))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(()),
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
+    /// A consistent Query of a partition's keys (and the summary's content version).
+    fn partition_keys(&self, pk: &str) -> QueryFluentBuilder {
+        self.query_key(None, layout::PK, pk, None)
+            .consistent_read(true)
+            .projection_expression("#sk, #ver")
+            .expression_attribute_names("#sk", layout::SK)
+            .expression_attribute_names("#ver", layout::CONTENT_VERSION)
+    }
+
+    /// A Query on `pk_attr = pk` (a key of the table, or of `index`), and `sort` on the sort key when given
+    /// (written with `#s`, named by the caller).
+    pub(super) fn query_key(
+        &self,
+        index: Option<&str>,
+        pk_attr: &str,
+        pk: &str,
+        sort: Option<&str>,
+    ) -> QueryFluentBuilder {
+        let condition = match sort {
+            Some(sort) => format!("#p = :p AND {sort}"),
+            None => "#p = :p".to_owned(),
+        };
+        self.client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression(condition)
+            .expression_attribute_names("#p", pk_attr)
+            .expression_attribute_values(":p", s(pk))
+    }
+}
+
+/// The cancellation reason codes of a cancelled transaction, in the order of its actions.
+fn cancelled<R>(err: &SdkError<TransactWriteItemsError, R>) -> Option<Vec<String>> {
+    match err {
+        SdkError::ServiceError(e) => match e.err() {
+            TransactWriteItemsError::TransactionCanceledException(t) => Some(
+                t.cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,213 @@
+//! Every S3 call, behind one adapter: presigned GET and PUT links, head and delete of a recording's object.
+//! Presigning signs locally with the client's own credentials: no request leaves the process.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::config::{Credentials, ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use crate::error::StoreError;
+
+/// A presigned PUT: where to send the bytes, the headers the upload must carry, and when the link ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Throttling and 5xx from S3 are worth a retry later (503); anything else is a failure.
+fn s3_error<E, R>(op: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let unavailable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout")
+        ),
+        _ => false,
+    };
+    let text = format!("{op}: {}", DisplayErrorContext(&err));
+    if unavailable {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Failed(text)
+    }
+}
+
+/// A presigned GET link and the real moment it stops working.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    pub url: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The recordings bucket.
+#[derive(Debug, Clone)]
+pub struct S3Recordings {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    /// The provider the client signs with, to learn when its credentials expire.
+    credentials: Option<SharedCredentialsProvider>,
+    cached: Arc<Mutex<Option<Credentials>>>,
+}
+
+/// Credentials this close to their expiry are fetched anew.
+const CREDENTIALS_REFRESH: Duration = Duration::from_secs(300);
+
+impl S3Recordings {
+    /// `credentials`: the provider `client` signs with (from the `SdkConfig` it was built from).
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Self {
+        S3Recordings {
+            client,
+            bucket: bucket.into(),
+            credentials,
+            cached: Arc::default(),
+        }
+    }
+
+    /// The client, for set-up (creating the bucket) and tests.
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+}
+
+impl S3Recordings {
+    /// How long the signing credentials remain valid, when the SDK knows (a Lambda role's session
+    /// credentials expire; a link signed with them dies with them). Whole seconds.
+    async fn credentials_left(&self) -> Result<Duration, StoreError> {
+        let Some(provider) = &self.credentials else {
+            return Ok(Duration::MAX);
+        };
+        let mut cached = self.cached.lock().await;
+        let fresh = cached
+            .as_ref()
+            .is_some_and(|c| c.expiry().is_none_or(|e| e > SystemTime::now() + CREDENTIALS_REFRESH));
+        if !fresh {
+            let credentials = provider
+                .provide_credentials()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("signing credentials: {e}")))?;
+            *cached = Some(credentials);
+        }
+        Ok(match cached.as_ref().and_then(|c| c.expiry()) {
+            Some(expiry) => Duration::from_secs(expiry.duration_since(SystemTime::now()).unwrap_or_default().as_secs()),
+            None => Duration::MAX,
+        })
+    }
+
+    /// A presigned GET link to `key`, valid from `now` for `ttl`.
+    pub async fn presign_get(&self, key: &str, now: DateTime<Utc>, ttl: Duration) -> Result<Link, StoreError> {
+        let (config, expires_at) = self.presigning(now, ttl).await?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::Failed(format!("presign: {e}")))?;
+        Ok(Link {
+            url: request.uri().to_owned(),
+            expires_at,
+        })
+    }
+
+    /// A presigned PUT of `key`, valid from `now` for `ttl`, bound to `content_type` and `content_length`:
+    /// the upload must send exactly those headers ([`Upload::headers`]).
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        content_length: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<Upload, StoreError> {
+        let (config, expires_at) = self.presigning(now, ttl).await?;
+        let request: PresignedRequest = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(content_length)
+            .presigned(config)
+            .await
+            .map_err(|e| StoreError::Failed(format!("presign: {e}")))?;
+        Ok(Upload {
+            url: request.uri().to_owned(),
+            headers: request
+                .headers()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+            expires_at,
+        })
+    }
+
+    /// The size of `key`'s object, or `None` when there is none.
+    pub async fn head(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(out) => Ok(Some(out.content_length.unwrap_or(0))),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(None),
+            Err(e) => Err(s3_error("HeadObject", e)),
+        }
+    }
+
+    /// Deletes `key`'s object; deleting one that is already gone succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", e))?;
+        Ok(())
+    }
+
+    /// A presigning configuration from `now` for `ttl` (capped by the credentials' life), and when the link
+    /// stops working.
+    async fn presigning(
+        &self,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<(PresigningConfig, DateTime<Utc>), StoreError> {
+        let ttl = ttl.min(self.credentials_left().await?);
+        if ttl < Duration::from_secs(1) {
+            return Err(StoreError::Unavailable(
+                "signing credentials are about to expire".into(),
+            ));
+        }
+        // The signature starts at the injected clock's now, so the link's lifetime and `expiresAt` agree.
+        let start = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(
+                u64::try_from(now.timestamp()).map_err(|_| StoreError::Failed("time before 1970".into()))?,
+            );
+        let config = PresigningConfig::builder()
+            .start_time(start)
+            .expires_in(ttl)
+            .build()
+            .map_err(|e| StoreError::Failed(format!("presigning config: {e}")))?;
+        let whole_seconds = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        let ttl = chrono::Duration::from_std(ttl).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let expires_at = whole_seconds
+            .checked_add_signed(ttl)
+            .ok_or_else(|| StoreError::Failed("link expiry out of range".into()))?;
+        Ok((config, expires_at))
+    }
+}
