@@ -36,6 +36,7 @@ pub mod synth;
 pub mod telemetry;
 #[cfg(feature = "admin")]
 pub mod template;
+pub mod validate;
 pub mod view;
 
 pub use app::App;

@@ -2,7 +2,7 @@
 
 use callrecords::model::{CallRecord, CallStatus, Direction};
 use callrecords::synth::Generator;
-use callrecords::TenantId;
+use callrecords::{validate, TenantId};
 use integration_tests::*;
 use serde_json::Value;
 
@@ -13,7 +13,7 @@ fn tenant(t: &str) -> TenantId {
 }
 
 async fn store_seed_000(stack: &Stack, t: &str) -> CallRecord {
-    let record = CallRecord::from_api_json(&tenant(t), &seed_000()["data"]).unwrap();
+    let record = validate::call(&tenant(t), &seed_000()["data"], None, stack.app.clock.now()).unwrap();
     stack.app.store.put_call(&tenant(t), record.clone()).await.unwrap();
     record
 }
@@ -249,7 +249,7 @@ async fn a_call_that_opted_out_keeps_no_content_and_says_so() {
     stack
         .app
         .store
-        .put_call(&t, CallRecord::from_api_json(&t, &value).unwrap())
+        .put_call(&t, validate::call(&t, &value, None, stack.app.clock.now()).unwrap())
         .await
         .unwrap();
 
