@@ -6,7 +6,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use callrecords::model::{CallRecord, CallStatus, Direction, RecordingStatus};
 use callrecords::recording::object_key;
 use callrecords::store::calls::Condition;
-use callrecords::{apikey, App, CallId, TenantId};
+use callrecords::{apikey, validate, App, CallId, TenantId};
 use chrono::Duration;
 use serde_json::Value;
 
@@ -63,9 +63,11 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn seed_000_call(tenant: &TenantId, now: chrono::DateTime<chrono::Utc>) -> Result<CallRecord> {
     let seed: Value = serde_json::from_str(SEED_000)?;
-    let mut call = CallRecord::from_api_json(tenant, &seed["data"])?;
+    let mut call = validate::call(tenant, &seed["data"], None, now)?;
     let start = call.summary.start_time.ok_or("seed 000 has a start time")?;
     shift(&mut call, (now - Duration::hours(2)) - start);
+    // Written now, whenever the call took place.
+    call.summary.updated_at = Some(now);
     call.summary.currency = Some("TRY".into());
     // The demo serves a real, playable file; seed 000's m4a becomes a WAV.
     if let Some(r) = &mut call.recording {

@@ -149,7 +149,10 @@ async fn run(cli: Cli) -> Result<()> {
             if let Some(bytes) = size {
                 bar.set_message(format!("from {} ({} MB)", file.display(), bytes / 1_000_000));
             }
-            let report = import::jsonl(&app.store, &tenant, input, concurrency, |n| bar.set_position(n)).await;
+            let report = import::jsonl(&app.store, &tenant, input, app.clock.now(), concurrency, |n| {
+                bar.set_position(n)
+            })
+            .await;
             bar.finish();
             let report = report?;
             println!(

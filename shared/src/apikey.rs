@@ -119,13 +119,126 @@ mod tests {
         assert!(!stored.contains(secret));
     }
 
+    /// Keys made for the entropy test. Enough that each symbol of each position is expected well above zero
+    /// times (156 times for a base64url position), so that a lower bound exists and a generator that uses
+    /// only part of an alphabet fails. With 1,000 keys a symbol is missing from a position by chance with
+    /// probability 1.5e-7, and a bound tight enough to catch that would fail correct generators.
+    const ENTROPY_KEYS: usize = 10_000;
+
+    /// `(lo, hi)` with P(X < lo) ≤ `tail` and P(X > hi) ≤ `tail` for X ~ Binomial(n, p), from the exact
+    /// distribution (each term from the one before, so nothing overflows).
+    fn binomial_bounds(n: usize, p: f64, tail: f64) -> (usize, usize) {
+        let mut pmf = Vec::with_capacity(n + 1);
+        let mut term = (1.0 - p).powi(n as i32);
+        for k in 0..=n {
+            pmf.push(term);
+            term *= (n - k) as f64 / (k + 1) as f64 * p / (1.0 - p);
+        }
+        assert!(
+            (pmf.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "the distribution sums to 1"
+        );
+        let (mut lo, mut below) = (0, 0.0);
+        while below + pmf[lo] <= tail {
+            below += pmf[lo];
+            lo += 1;
+        }
+        let (mut hi, mut above) = (n, 0.0);
+        while above + pmf[hi] <= tail {
+            above += pmf[hi];
+            hi -= 1;
+        }
+        (lo, hi)
+    }
+
     #[test]
     fn keys_are_distinct_and_high_entropy() {
-        let a = generate(&tenant(), "a", now()).unwrap();
-        let b = generate(&tenant(), "b", now()).unwrap();
-        assert_ne!(a.key, b.key);
-        assert_ne!(a.record.key_id, b.record.key_id);
-        assert_eq!(a.key.len(), PREFIX.len() + KEY_ID_HEX + 1 + SECRET_B64);
+        let keys: Vec<NewKey> = (0..ENTROPY_KEYS)
+            .map(|i| generate(&tenant(), &format!("k{i}"), now()).unwrap())
+            .collect();
+        let mut ids = Vec::new();
+        let mut secrets = Vec::new();
+        for k in &keys {
+            let id = key_id_of(&k.key).unwrap_or_else(|| panic!("{} is well-formed", k.key));
+            assert_eq!(id, k.record.key_id);
+            ids.push(id);
+            secrets.push(&k.key[PREFIX.len() + KEY_ID_HEX + 1..]);
+        }
+
+        // Two equal 256-bit secrets among 10,000 keys: probability below 1e-68.
+        let distinct = |v: &[&str]| v.iter().collect::<std::collections::HashSet<_>>().len();
+        assert_eq!(distinct(&secrets), ENTROPY_KEYS, "every secret is new");
+        let hashes: Vec<&str> = keys.iter().map(|k| k.record.key_hash.as_str()).collect();
+        assert_eq!(distinct(&hashes), ENTROPY_KEYS, "every stored hash is new");
+        // Key ids are 48 bits: one colliding pair among 10,000 has probability 1.8e-7 (the store refuses the
+        // second), two 1.6e-14; so one is allowed. A 16-bit id would collide some 760 times.
+        assert!(
+            distinct(&ids) >= ENTROPY_KEYS - 1,
+            "{} distinct key ids",
+            distinct(&ids)
+        );
+
+        // Each position's alphabet: hex for the key id; base64url for the secret, whose last character
+        // holds the last 256 - 42 × 6 = 4 bits and two zero bits, so one of every fourth symbol.
+        let hex: Vec<char> = "0123456789abcdef".chars().collect();
+        let b64: Vec<char> = ('A'..='Z')
+            .chain('a'..='z')
+            .chain('0'..='9')
+            .chain(['-', '_'])
+            .collect();
+        let spare_bits = SECRET_B64 * 6 - SECRET_BYTES * 8;
+        let last: Vec<char> = b64.iter().copied().step_by(1 << spare_bits).collect();
+        let mut positions: Vec<(String, &[char], Vec<char>)> = Vec::new();
+        for i in 0..KEY_ID_HEX {
+            let column = ids.iter().map(|id| id.as_bytes()[i] as char).collect();
+            positions.push((format!("key id {i}"), &hex, column));
+        }
+        for i in 0..SECRET_B64 {
+            let column = secrets.iter().map(|s| s.as_bytes()[i] as char).collect();
+            let alphabet = if i + 1 == SECRET_B64 { &last } else { &b64 };
+            positions.push((format!("secret {i}"), alphabet, column));
+        }
+
+        // The bits the secret's length and alphabets can hold, counting only the symbols that turned up at
+        // each position. A correct generator shows every symbol everywhere: a missing one is a count of 0,
+        // inside the lower tail the frequency bounds below already allow for.
+        let secret_bits: f64 = positions
+            .iter()
+            .filter(|(name, _, _)| name.starts_with("secret"))
+            .map(|(_, _, column)| (column.iter().collect::<std::collections::HashSet<_>>().len() as f64).log2())
+            .sum();
+        assert!(secret_bits >= 128.0, "the secret holds {secret_bits} bits");
+        for s in &secrets {
+            assert_eq!(
+                URL_SAFE_NO_PAD.decode(s).map(|b| b.len()).ok(),
+                Some(SECRET_BYTES),
+                "{s}"
+            );
+        }
+
+        // Each symbol's count at each position is Binomial(keys, 1 / alphabet). There are 12 × 16 + 42 × 64
+        // + 16 = 2,896 such counts; the bounds leave each of their 5,792 tails 5e-10 / 5,792 of probability,
+        // so by the union bound a correct generator fails this part with probability below 5e-10, and the
+        // whole test (with the key-id collisions above) below 1e-9. For 10,000 keys the bounds are 74..=256
+        // for one of 64 symbols and 455..=811 for one of 16 (hex, and the secret's last character). A
+        // constant, a counter, or a generator that leaves some bits of each byte unused puts far more than
+        // `hi` (or fewer than `lo`) on some symbol.
+        let cells: usize = positions.iter().map(|(_, alphabet, _)| alphabet.len()).sum();
+        let tail = 5e-10 / (2 * cells) as f64;
+        for (name, alphabet, column) in &positions {
+            let (lo, hi) = binomial_bounds(ENTROPY_KEYS, 1.0 / alphabet.len() as f64, tail);
+            let mut counts = std::collections::HashMap::new();
+            for c in column {
+                *counts.entry(*c).or_insert(0usize) += 1;
+            }
+            for c in counts.keys() {
+                assert!(alphabet.contains(c), "{name}: {c:?} is not one of its symbols");
+            }
+            for c in alphabet.iter() {
+                let n = counts.get(c).copied().unwrap_or(0);
+                assert!((lo..=hi).contains(&n), "{name}: {c:?} {n} times, not in {lo}..={hi}");
+            }
+        }
     }
 
     #[test]

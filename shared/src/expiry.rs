@@ -219,7 +219,9 @@ pub async fn expire(store: &DynamoStore, recordings: &S3Recordings, due: &DueRec
         }
     }
     match store.leave_recording_index(due).await {
-        Ok(_) => Expired::Done,
+        Ok(true) => Expired::Done,
+        // An overlapping run took it out first: its work, counted there.
+        Ok(false) => Expired::Skipped,
         Err(e) => {
             tracing::warn!(pk = %due.pk, error = %e, "recording-expiry: index removal failed");
             Expired::Failed

@@ -335,23 +335,74 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
     use lambda_http::request::LambdaRequest;
 
-    fn event(query: &str, path: &str, host: &str) -> LambdaRequest {
-        let json = serde_json::json!({
-            "version": "2.0", "routeKey": "GET /api/v1/calls", "rawPath": path, "rawQueryString": query,
-            "headers": {"host": host, "x-forwarded-proto": "ht tp"},
-            "requestContext": {"accountId": "1", "apiId": "a", "domainName": "exa mple", "domainPrefix": "a",
-                "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+    /// The parts of an event [`sanitize`] looks at; the default is an ordinary request as API Gateway sends it.
+    struct Parts {
+        query: &'static str,
+        path: &'static str,
+        host: Option<&'static str>,
+        proto: &'static str,
+        domain: &'static str,
+    }
+
+    impl Default for Parts {
+        fn default() -> Self {
+            Parts {
+                query: "status=completed,failed&phoneNumber=%2B14155550100&dateFrom=2025-01-01T00:00:00Z",
+                path: "/api/v1/calls",
+                host: Some("api.example.com"),
+                proto: "https",
+                domain: "api.example.com",
+            }
+        }
+    }
+
+    fn event(p: &Parts) -> LambdaRequest {
+        let mut json = serde_json::json!({
+            "version": "2.0", "routeKey": "GET /api/v1/calls", "rawPath": p.path, "rawQueryString": p.query,
+            "headers": {"x-forwarded-proto": p.proto, "user-agent": "t"},
+            "requestContext": {"accountId": "1", "apiId": "a", "domainName": p.domain, "domainPrefix": "a",
+                "http": {"method": "GET", "path": p.path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
                 "requestId": "r", "routeKey": "GET /api/v1/calls", "stage": "$default", "time": "t", "timeEpoch": 0},
             "isBase64Encoded": false
         });
+        if let Some(host) = p.host {
+            json["headers"]["host"] = host.into();
+        }
         serde_json::from_value(json).unwrap()
+    }
+
+    fn v2(event: LambdaRequest) -> ApiGatewayV2httpRequest {
+        let LambdaRequest::ApiGatewayV2(inner) = event else {
+            panic!("an HTTP API event")
+        };
+        inner
+    }
+
+    fn sanitized(p: &Parts) -> ApiGatewayV2httpRequest {
+        let mut ev = event(p);
+        sanitize(&mut ev);
+        v2(ev)
+    }
+
+    fn panics_as_a_request(p: &Parts) -> bool {
+        let ev = event(p);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Request::from(ev))).is_err()
     }
 
     #[test]
     fn events_lambda_http_would_panic_on_become_requests_with_the_same_parameters() {
-        let mut ev = event("status=a b|c{\"}&limit=5&note=%7C", ":9/x", "local.`example.com");
+        let p = Parts {
+            query: "status=a b|c{\"}&limit=5&note=%7C",
+            path: ":9/x",
+            host: Some("local.`example.com"),
+            proto: "ht tp",
+            domain: "exa mple",
+        };
+        assert!(panics_as_a_request(&p));
+        let mut ev = event(&p);
         sanitize(&mut ev);
         let req: Request = ev.into();
         let q = req.query_string_parameters();
@@ -362,24 +413,101 @@ mod tests {
     }
 
     #[test]
+    fn each_part_that_would_break_the_uri_is_repaired_and_nothing_else_changes() {
+        type Repair = fn(&mut ApiGatewayV2httpRequest);
+        let cases: [(Parts, Repair); 5] = [
+            (
+                Parts {
+                    query: "status=a b|c{\"}&limit=5&note=%7C",
+                    ..Parts::default()
+                },
+                |e| e.raw_query_string = Some("status=a%20b%7Cc%7B%22%7D&limit=5&note=%7C".into()),
+            ),
+            (
+                Parts {
+                    path: ":x/calls",
+                    ..Parts::default()
+                },
+                |e| e.raw_path = Some("/:x/calls".into()),
+            ),
+            (
+                Parts {
+                    host: Some("local.`example.com"),
+                    ..Parts::default()
+                },
+                |e| {
+                    e.headers.remove("host");
+                },
+            ),
+            (
+                Parts {
+                    host: None,
+                    domain: "exa mple",
+                    ..Parts::default()
+                },
+                |e| e.request_context.domain_name = None,
+            ),
+            (
+                Parts {
+                    proto: "ht tp",
+                    ..Parts::default()
+                },
+                |e| {
+                    e.headers.remove("x-forwarded-proto");
+                },
+            ),
+        ];
+        for (parts, repair) in cases {
+            let what = format!(
+                "{:?} {:?} {:?} {:?} {:?}",
+                parts.query, parts.path, parts.host, parts.proto, parts.domain
+            );
+            assert!(
+                panics_as_a_request(&parts),
+                "{what}: lambda_http would panic on it as sent"
+            );
+            let mut expected = v2(event(&parts));
+            repair(&mut expected);
+            assert_ne!(expected, v2(event(&parts)), "{what}: the repair changes something");
+            let got = sanitized(&parts);
+            assert_eq!(got, expected, "{what}: only the broken part is repaired");
+            let _: Request = LambdaRequest::ApiGatewayV2(got).into();
+        }
+    }
+
+    #[test]
     fn an_ordinary_event_is_left_as_it_is() {
-        let mut ev = event(
-            "status=completed,failed&phoneNumber=%2B14155550100",
-            "/api/v1/calls",
-            "api.example.com",
-        );
-        let before = format!("{ev:?}");
-        sanitize(&mut ev);
-        // Only the odd forwarded-proto of this sample is dropped.
-        let LambdaRequest::ApiGatewayV2(inner) = &ev else {
-            panic!()
-        };
-        assert_eq!(
-            inner.raw_query_string.as_deref(),
-            Some("status=completed,failed&phoneNumber=%2B14155550100")
-        );
-        assert_eq!(inner.raw_path.as_deref(), Some("/api/v1/calls"));
-        assert!(inner.headers.get("host").is_some());
-        assert_ne!(before, format!("{ev:?}"));
+        let ordinary = [
+            Parts::default(),
+            Parts {
+                query: "",
+                path: "/api/v1/calls/call_123/recording",
+                ..Parts::default()
+            },
+            Parts {
+                query: "phoneNumber=%2B1%20(415)%20555-0101&sort=asc&limit=5&cursor=AbC-_~.!$'()*;:@/?%3D",
+                ..Parts::default()
+            },
+            Parts {
+                host: Some("127.0.0.1:3000"),
+                proto: "http",
+                domain: "localhost",
+                ..Parts::default()
+            },
+            Parts {
+                host: None,
+                ..Parts::default()
+            },
+        ];
+        for parts in ordinary {
+            let before = v2(event(&parts));
+            let after = sanitized(&parts);
+            assert_eq!(after, before, "{:?} {:?} {:?}", parts.query, parts.path, parts.host);
+            assert!(
+                !panics_as_a_request(&parts),
+                "{:?}: lambda_http takes it as it is",
+                parts.query
+            );
+        }
     }
 }

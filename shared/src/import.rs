@@ -1,23 +1,30 @@
 //! Bulk loading for the operator tool: calls from JSON Lines in the API's own format, and generated calls.
-//! Both write through [`DynamoStore::put_calls`] (batch writes, bounded concurrency, unprocessed items
-//! retried), so loading is idempotent: running an import twice leaves the same table as running it once.
+//! Every line is checked by [`crate::validate::call`], as every write is. Both write through
+//! [`DynamoStore::put_calls`] (batch writes, bounded concurrency, unprocessed items retried), so loading is
+//! idempotent: running an import twice leaves the same table as running it once.
 //! Operator tool and tests only (feature `admin`).
 
 use std::io::BufRead;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::CallRecord;
 use crate::store::DynamoStore;
-use crate::{StoreError, TenantId};
+use crate::{ApiError, StoreError, TenantId};
 
 /// Calls parsed before they are written, per batch of rounds.
 const PARSE_AHEAD: usize = 2_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("line {line}: {why}")]
-    BadLine { line: u64, why: String },
+    /// `field` is the JSON path of the offending value within the line; `None` when the line is not JSON.
+    #[error("line {line}: {}", located(.field, .why))]
+    BadLine {
+        line: u64,
+        field: Option<String>,
+        why: String,
+    },
     #[error("reading input: {0}")]
     Read(#[from] std::io::Error),
     #[error(transparent)]
@@ -33,26 +40,59 @@ pub struct ImportReport {
     pub blank: u64,
 }
 
-/// One line of JSON Lines: a call as get-call serves it, either its `data` or the whole envelope
-/// `{"success": true, "data": {…}}`.
-pub fn parse_line(tenant: &TenantId, line: &str) -> Result<CallRecord, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let call = match value.get("data") {
-        Some(data) if value.get("success").is_some() => data,
-        _ => &value,
-    };
-    let record = CallRecord::from_api_json(tenant, call).map_err(|e| format!("not a call: {e}"))?;
-    crate::CallId::parse(&record.summary.id).map_err(|e| format!("id: {e}"))?;
-    Ok(record)
+fn located(field: &Option<String>, why: &str) -> String {
+    match field {
+        Some(field) => format!("{field}: {why}"),
+        None => why.to_owned(),
+    }
 }
 
-/// Reads JSON Lines from `input` and writes every call for `tenant`, `concurrency` batch rounds at a time;
-/// `progress` hears how many calls are written so far. Stops at the first bad line, after writing every
-/// call before it, and names that line: fix it and run the import again.
+/// Why a line is not a call: the JSON path of the first offending value (none when the line is not JSON),
+/// and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFault {
+    pub field: Option<String>,
+    pub why: String,
+}
+
+/// One line of JSON Lines: a call as get-call serves it, either its `data` or the whole envelope
+/// `{"success": true, "data": {…}}` (then paths start with `data`), checked as it would be written at `now`.
+pub fn parse_line(tenant: &TenantId, line: &str, now: DateTime<Utc>) -> Result<CallRecord, LineFault> {
+    let value: Value = serde_json::from_str(line).map_err(|e| LineFault {
+        field: None,
+        why: format!("not JSON: {e}"),
+    })?;
+    let (call, prefix) = match value.get("data") {
+        Some(data) if value.get("success").is_some() => (data, Some("data")),
+        _ => (&value, None),
+    };
+    crate::validate::call(tenant, call, None, now).map_err(|e| {
+        let (field, why) = match e {
+            ApiError::InvalidParameter { field, reason } => (field, reason),
+            other => (".".to_owned(), other.to_string()),
+        };
+        let field = match (prefix, field.as_str()) {
+            (Some(p), ".") => p.to_owned(),
+            (Some(p), f) if f.starts_with('[') => format!("{p}{f}"),
+            (Some(p), f) => format!("{p}.{f}"),
+            (None, _) => field,
+        };
+        LineFault {
+            field: Some(field),
+            why,
+        }
+    })
+}
+
+/// Reads JSON Lines from `input` and writes every call for `tenant` as written at `now` (which bounds its
+/// timestamps and becomes its `updatedAt`), `concurrency` batch rounds at a time; `progress` hears how many
+/// calls are written so far. Stops at the first bad line, after writing every call before it and nothing of
+/// that line, and names the line and the field: fix it and run the import again.
 pub async fn jsonl(
     store: &DynamoStore,
     tenant: &TenantId,
     input: impl BufRead,
+    now: DateTime<Utc>,
     concurrency: usize,
     mut progress: impl FnMut(u64),
 ) -> Result<ImportReport, ImportError> {
@@ -65,11 +105,12 @@ pub async fn jsonl(
             report.blank += 1;
             continue;
         }
-        match parse_line(tenant, &line) {
+        match parse_line(tenant, &line, now) {
             Ok(record) => pending.push(record),
-            Err(why) => {
+            Err(LineFault { field, why }) => {
                 bad = Some(ImportError::BadLine {
                     line: n as u64 + 1,
+                    field,
                     why,
                 });
                 break;
@@ -78,13 +119,13 @@ pub async fn jsonl(
         if pending.len() == PARSE_AHEAD {
             report.calls += pending.len() as u64;
             store
-                .put_calls(tenant, std::mem::take(&mut pending), concurrency)
+                .put_calls(tenant, std::mem::take(&mut pending), concurrency, now)
                 .await?;
             progress(report.calls);
         }
     }
     report.calls += pending.len() as u64;
-    store.put_calls(tenant, pending, concurrency).await?;
+    store.put_calls(tenant, pending, concurrency, now).await?;
     progress(report.calls);
     match bad {
         Some(err) => Err(err),

@@ -398,57 +398,6 @@ impl CallSummary {
     }
 }
 
-/// The recording fields of a call in the API's format, as an import reads them.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ApiRecordingFields {
-    #[serde(default)]
-    recording_status: Option<RecordingStatus>,
-    #[serde(default)]
-    recording_format: Option<String>,
-    #[serde(default)]
-    recording_duration: Option<f64>,
-}
-
-impl CallRecord {
-    /// Reads a call in the API's own format (what get-call serves; what imports take). Derived fields
-    /// (`transcript`, `messagesCount`, links and their expiry) are ignored: they are derived again (the
-    /// transcript when the call is written, the rest on every read).
-    /// The recording object is expected at [`crate::recording::object_key`].
-    pub fn from_api_json(tenant: &crate::TenantId, value: &Value) -> Result<Self, serde_json::Error> {
-        let summary: CallSummary = serde_json::from_value(value.clone())?;
-        let content: CallContent = serde_json::from_value(value.clone())?;
-        let rec: ApiRecordingFields = serde_json::from_value(value.clone())?;
-        let status = rec.recording_status.unwrap_or(if rec.recording_format.is_some() {
-            RecordingStatus::Completed
-        } else {
-            RecordingStatus::None
-        });
-        let recording = match (status, &rec.recording_format) {
-            (RecordingStatus::None, _) => None,
-            (status, format) => {
-                let key = match (format, crate::CallId::parse(&summary.id)) {
-                    (Some(f), Ok(id)) => Some(crate::recording::object_key(tenant, &id, summary.created_at, f)),
-                    _ => None,
-                };
-                Some(StoredRecording {
-                    status,
-                    format: format.clone(),
-                    duration: rec.recording_duration,
-                    key,
-                    recorded_at: None,
-                })
-            }
-        };
-        Ok(CallRecord {
-            summary,
-            recording,
-            content,
-        }
-        .normalised())
-    }
-}
-
 /// The plain transcript, derived from the messages when a call is written (and stored with its content):
 /// one line per spoken turn, `Role: text`, tool and system messages left out.
 pub fn transcript(messages: &[Message]) -> String {

@@ -1,7 +1,8 @@
 //! Phone numbers in E.164 (`+` and 7 to 15 digits, no leading zero). Numbers are normalised when a call is
 //! written and when a filter asks for one, so `+1 (415) 555-0100`, `0014155550100` and `+14155550100` are
 //! the same number. A number written in a national format (no country code) cannot be placed and is not
-//! guessed at: it is stored as given and never matches a `phoneNumber` filter.
+//! guessed at: [`crate::validate`] refuses it, and one stored before that never matches a `phoneNumber`
+//! filter.
 //!
 //! Written by hand rather than with a full numbering-plan library: only the E.164 shape matters here, and
 //! such a library's metadata would add megabytes to every function.

@@ -167,7 +167,8 @@ mod tests {
             "events": [{"timestamp": "2025-01-15T10:30:00Z", "type": "call.created", "data": {}}],
             "latency": {"e2e": {"min": 400, "max": 1500, "p50": 780, "p90": 1100, "p95": 1200, "p99": 1450, "num": 12}}
         });
-        CallRecord::from_api_json(&TenantId::parse("acme").unwrap(), &value).unwrap()
+        let written = "2025-01-16T00:00:00Z".parse().unwrap();
+        crate::validate::call(&TenantId::parse("acme").unwrap(), &value, None, written).unwrap()
     }
 
     fn served(record: CallRecord) -> serde_json::Value {

@@ -1,8 +1,8 @@
 //! API keys: the authorizer's verdicts, the handler's 401s, local mode, and the key lifecycle.
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
-use callrecords::model::CallRecord;
-use callrecords::{apikey, TenantId};
+use callrecords::store::calls::Condition;
+use callrecords::{apikey, validate, TenantId};
 use integration_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
@@ -88,7 +88,12 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
     stack
         .app
         .store
-        .put_call(&t, CallRecord::from_api_json(&t, &seed_000()["data"]).unwrap())
+        .put_call(
+            &t,
+            validate::call(&t, &seed_000()["data"], None, stack.app.clock.now()).unwrap(),
+            &Condition::Always,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     let key = new_key(&stack, "acme").await;

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -10,9 +11,10 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
 use callrecords::expiry::{self, SweepOptions, SweepReport};
 use callrecords::model::{CallRecord, RecordingStatus};
-use callrecords::recording::S3Recordings;
+use callrecords::store::calls::Condition;
 use callrecords::store::layout;
-use callrecords::{CallId, TenantId};
+use callrecords::store::S3Recordings;
+use callrecords::{validate, CallId, TenantId};
 use chrono::Utc;
 use integration_tests::*;
 use lambda_runtime::{Context, LambdaEvent};
@@ -31,7 +33,7 @@ fn acme() -> TenantId {
 async fn call_with_recording(stack: &Stack, id: &str, days_later: i64) -> CallRecord {
     let mut value = seed_000()["data"].clone();
     value["id"] = Value::String(id.into());
-    let mut record = CallRecord::from_api_json(&acme(), &value).unwrap();
+    let mut record = validate::call(&acme(), &value, None, stack.app.clock.now()).unwrap();
     let by = chrono::Duration::days(days_later);
     record.summary.created_at += by;
     record.summary.start_time = record.summary.start_time.map(|t| t + by);
@@ -40,7 +42,12 @@ async fn call_with_recording(stack: &Stack, id: &str, days_later: i64) -> CallRe
     let key = callrecords::recording::object_key(&t, &CallId::parse(id).unwrap(), record.summary.created_at, "m4a");
     record.recording.as_mut().unwrap().key = Some(key.clone());
     put_object(stack, &key, b"audio").await;
-    stack.app.store.put_call(&t, record.clone()).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&t, record.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
     record
 }
 
@@ -68,6 +75,25 @@ async fn stored(stack: &Stack, id: &str) -> CallRecord {
         .unwrap()
         .into_record()
         .unwrap()
+}
+
+/// Every item of the call's partition, as DynamoDB holds them: the summary and the content parts.
+async fn partition_items(stack: &Stack, id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+    let pk = layout::call_pk(&acme(), &CallId::parse(id).unwrap());
+    stack
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(stack.app.store.table())
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", layout::PK)
+        .expression_attribute_values(":p", AttributeValue::S(pk))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
 }
 
 fn options() -> SweepOptions {
@@ -144,23 +170,61 @@ async fn young_recordings_and_calls_without_one_are_never_touched() {
     stack
         .app
         .store
-        .put_call(&acme(), CallRecord::from_api_json(&acme(), &plain).unwrap())
+        .put_call(
+            &acme(),
+            validate::call(&acme(), &plain, None, stack.app.clock.now()).unwrap(),
+            &Condition::Always,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
+    // The call without a recording as it stands before the run: the call, its items, what the API serves.
+    let plain_before = stored(&stack, "no_recording").await;
+    assert_eq!(plain_before.recording, None);
+    assert_eq!(plain["status"], plain_before.summary.status.as_str());
+    let items_before = partition_items(&stack, "no_recording").await;
+    assert!(
+        items_before.len() >= 2,
+        "a summary and content parts: {}",
+        items_before.len()
+    );
+    let served_before = fetch(&stack, "acme", "no_recording").await;
+    assert_eq!(served_before.status, 200);
+    assert_eq!(served_before.body["data"]["recordingStatus"], "none");
 
     let report = sweep_at(&stack, &stack.app.recordings, RETENTION_ENDS, &options()).await;
 
-    assert_eq!(report.marked, 1);
+    // The run found the due recording and nothing else.
+    assert_eq!(
+        (report.found, report.deleted, report.marked, report.failed),
+        (1, 1, 1, 0)
+    );
+    assert!(report.complete);
     assert!(!object_exists(&stack, &due).await);
+    assert_eq!(
+        stored(&stack, "due").await.recording.unwrap().status,
+        RecordingStatus::Expired
+    );
     for call in &young {
-        assert!(object_exists(&stack, call).await, "{}", call.summary.id);
-        assert_eq!(
-            &stored(&stack, &call.summary.id).await,
-            call,
-            "{} unchanged",
-            call.summary.id
-        );
+        let id = &call.summary.id;
+        assert!(object_exists(&stack, call).await, "{id}: object kept");
+        assert_eq!(&stored(&stack, id).await, call, "{id} unchanged");
+        let served = fetch(&stack, "acme", id).await.body["data"].clone();
+        assert_eq!(served["recordingStatus"], "completed", "{id}: not expired");
     }
+    assert_eq!(
+        stored(&stack, "no_recording").await,
+        plain_before,
+        "no_recording: unchanged"
+    );
+    let items_after = partition_items(&stack, "no_recording").await;
+    assert_eq!(items_after.len(), items_before.len(), "no_recording: item count");
+    assert_eq!(items_after, items_before, "no_recording: no item written by the run");
+    assert_eq!(
+        fetch(&stack, "acme", "no_recording").await.body,
+        served_before.body,
+        "no_recording: served as before"
+    );
 }
 
 #[tokio::test]
@@ -210,7 +274,7 @@ impl Intercept for FailSomeDeletes {
 }
 
 #[tokio::test]
-async fn failed_deletes_leave_calls_unexpired_and_the_next_run_finishes_them() {
+async fn failed_deletes_leave_calls_marked_and_due_and_the_next_run_finishes_them() {
     let stack = stack(RETENTION_ENDS).await;
     let mut calls = Vec::new();
     for id in ["ok1", "fail1", "ok2", "fail2", "ok3"] {
@@ -228,11 +292,13 @@ async fn failed_deletes_leave_calls_unexpired_and_the_next_run_finishes_them() {
         let id = &call.summary.id;
         let failed = id.starts_with("fail");
         assert_eq!(object_exists(&stack, call).await, failed, "{id}: object");
+        // Marked first, so the API and the store agree it is expired; still due for the next run.
         let status = stored(&stack, id).await.recording.unwrap().status;
+        assert_eq!(status, RecordingStatus::Expired, "{id}: marked before its delete");
         assert_eq!(
-            status == RecordingStatus::Completed,
-            failed,
-            "{id}: a call is marked only once its object is gone"
+            fetch(&stack, "acme", id).await.body["data"]["recordingUrl"],
+            Value::Null,
+            "{id}: never served"
         );
     }
 
@@ -332,8 +398,8 @@ async fn a_run_reads_only_the_due_recordings() {
     assert_eq!(used.items_read, 5, "index reads: the due recordings only");
     assert_eq!(
         used.requests,
-        u64::from(layout::RECORDING_SHARDS) + 5,
-        "one Query per shard, one UpdateItem per call"
+        u64::from(layout::RECORDING_SHARDS) + u64::from(layout::CLEANUP_SHARDS) + 2 * 5,
+        "one Query per shard of both indexes, two UpdateItems per call (mark, leave the index)"
     );
 }
 
@@ -342,7 +408,12 @@ async fn a_recording_made_at_a_fraction_of_a_second_is_never_removed_early() {
     let stack = stack(RETENTION_ENDS).await;
     let mut call = call_with_recording(&stack, "frac", 0).await;
     call.recording.as_mut().unwrap().recorded_at = Some(at("2025-01-15T10:35:30.500Z"));
-    stack.app.store.put_call(&acme(), call.clone()).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&acme(), call.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
 
     // Retention ends at 10:35:30.5; at 10:35:30.2 a job that rounded the recording time down would take it.
     let early = sweep_at(&stack, &stack.app.recordings, "2025-02-14T10:35:30.200Z", &options()).await;

@@ -1,8 +1,9 @@
 //! get-call through its Lambda entry point, against DynamoDB Local and the S3 emulator.
 
 use callrecords::model::{CallRecord, CallStatus, Direction};
+use callrecords::store::calls::Condition;
 use callrecords::synth::Generator;
-use callrecords::TenantId;
+use callrecords::{validate, TenantId};
 use integration_tests::*;
 use serde_json::Value;
 
@@ -13,8 +14,13 @@ fn tenant(t: &str) -> TenantId {
 }
 
 async fn store_seed_000(stack: &Stack, t: &str) -> CallRecord {
-    let record = CallRecord::from_api_json(&tenant(t), &seed_000()["data"]).unwrap();
-    stack.app.store.put_call(&tenant(t), record.clone()).await.unwrap();
+    let record = validate::call(&tenant(t), &seed_000()["data"], None, stack.app.clock.now()).unwrap();
+    stack
+        .app
+        .store
+        .put_call(&tenant(t), record.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
     record
 }
 
@@ -88,6 +94,8 @@ async fn an_ordinary_get_call_is_one_dynamodb_request() {
                 start,
                 20,
             ),
+            &Condition::Always,
+            chrono::Utc::now(),
         )
         .await
         .unwrap();
@@ -125,7 +133,12 @@ async fn a_two_hour_call_over_400_kb_round_trips_intact() {
         content.len()
     );
     assert!(call.summary.duration.unwrap() > 3600.0);
-    stack.app.store.put_call(&t, call.clone()).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&t, call.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let reply = fetch(&stack, "acme", "call_2h").await;
 
@@ -149,11 +162,18 @@ async fn rewriting_a_call_replaces_its_content_and_leaves_no_stale_parts() {
         .put_call(
             &t,
             gen.call(&t, "c", CallStatus::Completed, Direction::Inbound, start, 1500),
+            &Condition::Always,
+            chrono::Utc::now(),
         )
         .await
         .unwrap();
     let short = gen.call(&t, "c", CallStatus::Completed, Direction::Inbound, start, 2);
-    stack.app.store.put_call(&t, short.clone()).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&t, short.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let before = stack.counter.snapshot();
     let reply = fetch(&stack, "acme", "c").await;
@@ -249,7 +269,12 @@ async fn a_call_that_opted_out_keeps_no_content_and_says_so() {
     stack
         .app
         .store
-        .put_call(&t, CallRecord::from_api_json(&t, &value).unwrap())
+        .put_call(
+            &t,
+            validate::call(&t, &value, None, stack.app.clock.now()).unwrap(),
+            &Condition::Always,
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
 

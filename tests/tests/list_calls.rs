@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use callrecords::model::{CallContent, CallRecord, CallStatus, Direction};
+use callrecords::store::calls::Condition;
 use callrecords::synth::Generator;
 use callrecords::TenantId;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -108,7 +109,12 @@ fn dataset(t: &str, n: usize, seed: u64) -> (Vec<CallRecord>, Vec<Row>) {
 }
 
 async fn load(stack: &Stack, t: &str, records: Vec<CallRecord>) {
-    stack.app.store.put_calls(&tenant(t), records, 4).await.unwrap();
+    stack
+        .app
+        .store
+        .put_calls(&tenant(t), records, 4, chrono::Utc::now())
+        .await
+        .unwrap();
 }
 
 /// One list request's filters, both as query parameters and as the brute-force predicate.
@@ -323,7 +329,12 @@ async fn every_combination_matches_brute_force(ascending: bool) {
 
     let mut rng = SmallRng::seed_from_u64(if ascending { 11 } else { 12 });
     let mut short_pages_seen = 0;
-    let mut checked = 0;
+    // How much of the comparison had something to compare, counted from the brute-force results: a
+    // filter that matched nothing in the data would pass every comparison and prove nothing.
+    let mut non_empty = 0;
+    let mut several_pages = 0;
+    let mut non_empty_with = [0usize; 7];
+    let mut non_empty_with_status = [0usize; 3];
     for status_kind in 0..3 {
         for mask in 0..128u32 {
             let mut a = ask(mask, status_kind, &rows, &mut rng);
@@ -334,18 +345,56 @@ async fn every_combination_matches_brute_force(ascending: bool) {
             }
             let want = a.expected(&rows, ascending);
             let limit = rng.random_range(1..=9);
-            let got = walk(&stack, "acme", &a.params, limit, mask % 4 == 0).await;
+            let with_total = mask % 4 == 0;
+            let got = walk(&stack, "acme", &a.params, limit, with_total).await;
             assert_eq!(got.ids, want, "{:?} limit {limit}", a.params);
-            if let Some(total) = got.total {
-                assert_eq!(total, want.len() as u64, "{:?}: total", a.params);
+            if with_total {
+                assert_eq!(got.total, Some(want.len() as u64), "{:?}: total", a.params);
             }
             if got.pages > want.len().div_ceil(limit as usize).max(1) {
                 short_pages_seen += 1;
             }
-            checked += 1;
+            if !want.is_empty() {
+                non_empty += 1;
+                non_empty_with_status[status_kind as usize] += 1;
+                for (bit, n) in non_empty_with.iter_mut().enumerate() {
+                    if mask & (1 << bit) != 0 {
+                        *n += 1;
+                    }
+                }
+            }
+            // More calls than fit on a page: the walk above had to follow `hasMore` and its cursor.
+            if want.len() > limit as usize {
+                several_pages += 1;
+            }
         }
     }
-    assert_eq!(checked, 384);
+    // Of the 384 combinations at least 100 found calls and 40 took more than one page (about 150 and 65 do
+    // with this data); each filter, and each kind of status filter, found calls in at least 20 of the
+    // combinations that use it (34 or more do), so each one was compared with the brute force on real results.
+    assert!(non_empty >= 100, "{non_empty} combinations found calls");
+    assert!(
+        several_pages >= 40,
+        "{several_pages} combinations took more than one page"
+    );
+    let filters = [
+        "direction",
+        "assistantId",
+        "campaignId",
+        "phoneNumberId",
+        "phoneNumber",
+        "dateFrom",
+        "dateTo",
+    ];
+    for (name, n) in filters.iter().zip(non_empty_with) {
+        assert!(n >= 20, "{name}: {n} combinations with it found calls");
+    }
+    for (kind, n) in ["no status", "one status", "several statuses"]
+        .iter()
+        .zip(non_empty_with_status)
+    {
+        assert!(n >= 20, "{kind}: {n} combinations found calls");
+    }
     // Filters the index cannot apply do give short pages; the walks above prove they still end complete.
     assert!(short_pages_seen > 10, "{short_pages_seen}");
 }
@@ -413,7 +462,7 @@ async fn a_page_costs_one_query_and_the_same_items_whatever_the_table_size() {
     }
     assert_eq!(
         costs[0], costs[1],
-        "requests and items read per page at 200 and at 2,000 calls"
+        "requests and items read per page at 300 and at 3,000 calls"
     );
     let unfiltered = costs[0]["[] page 1"];
     assert_eq!(unfiltered, (1, 11), "an unfiltered page of 10 reads 11 items");
@@ -423,7 +472,7 @@ async fn a_page_costs_one_query_and_the_same_items_whatever_the_table_size() {
 async fn another_tenants_calls_never_appear_even_with_the_same_ids() {
     let stack = stack(NOW).await;
     let (acme, acme_rows) = dataset("acme", 40, 31);
-    let (globex, _) = dataset("globex", 40, 32);
+    let (globex, globex_rows) = dataset("globex", 40, 32);
     load(&stack, "acme", acme).await;
     load(&stack, "globex", globex).await;
 
@@ -433,9 +482,18 @@ async fn another_tenants_calls_never_appear_even_with_the_same_ids() {
     let mine: BTreeSet<String> = acme_rows.iter().map(|r| r.id.clone()).collect();
     assert_eq!(all.ids.iter().cloned().collect::<BTreeSet<_>>(), mine);
 
-    // Same ids, other data: every call served is acme's own version.
+    // Same ids, other data: every call served is acme's own version. Most ids (36 of 40) differ in status
+    // or direction between the two tenants, so a call served from the wrong one would show.
+    let differ = acme_rows
+        .iter()
+        .zip(&globex_rows)
+        .filter(|(a, g)| a.id == g.id && (a.status, a.direction) != (g.status, g.direction))
+        .count();
+    assert!(differ >= 20, "{differ} of 40 calls differ between the tenants");
     let reply = list(&stack, "acme", &[("limit", "100")]).await;
-    for call in reply.body["data"].as_array().unwrap() {
+    let served = reply.body["data"].as_array().unwrap();
+    assert_eq!(served.len(), 40);
+    for call in served {
         let row = acme_rows.iter().find(|r| r.id == call["id"]).unwrap();
         assert_eq!(call["status"], row.status, "{}", call["id"]);
         assert_eq!(call["direction"], row.direction, "{}", call["id"]);
@@ -650,7 +708,12 @@ async fn a_list_entry_is_the_call_without_content_or_link() {
         at("2025-02-27T10:00:00Z"),
         3,
     );
-    stack.app.store.put_call(&tenant("acme"), call.clone()).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&tenant("acme"), call.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
     let reply = list(&stack, "acme", &[]).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["success"], true);

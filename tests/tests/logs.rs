@@ -5,6 +5,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use callrecords::model::{CallStatus, Direction};
+use callrecords::store::calls::Condition;
 use callrecords::synth::Generator;
 use callrecords::{apikey, telemetry, TenantId};
 use integration_tests::*;
@@ -57,7 +58,12 @@ async fn each_request_logs_one_line_with_route_status_latency_and_tenant_and_nev
     stack.app.store.put_key(&key.record).await.unwrap();
     let mut call = Generator::new(3).call(&acme, "call_1", CallStatus::Completed, Direction::Inbound, at(NOW), 2);
     call.summary.from = Some("+1 (415) 555-0123".into());
-    stack.app.store.put_call(&acme, call).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&acme, call, &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
 
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(captured.clone()));

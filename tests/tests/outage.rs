@@ -11,8 +11,10 @@ use callrecords::config::Config;
 use callrecords::cursor::{generate_secret, CursorKeys};
 use callrecords::expiry::{self, SweepOptions};
 use callrecords::model::{CallStatus, Direction};
-use callrecords::recording::{Retention, S3Recordings};
+use callrecords::recording::Retention;
+use callrecords::store::calls::Condition;
 use callrecords::store::DynamoStore;
+use callrecords::store::S3Recordings;
 use callrecords::synth::Generator;
 use callrecords::{template, App, TenantId};
 use integration_tests::emulator::{Emulator, Kind};
@@ -68,7 +70,10 @@ async fn load(app: &App) {
         at("2025-02-28T10:00:00Z"),
         2,
     );
-    app.store.put_call(&acme, call).await.unwrap();
+    app.store
+        .put_call(&acme, call, &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
 }
 
 /// get-call, list-calls and get-recording for `acme`, their statuses in that order.

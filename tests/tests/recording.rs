@@ -3,9 +3,9 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
-use callrecords::model::CallRecord;
-use callrecords::recording::S3Recordings;
-use callrecords::TenantId;
+use callrecords::store::calls::Condition;
+use callrecords::store::S3Recordings;
+use callrecords::{validate, TenantId};
 use integration_tests::*;
 use serde_json::Value;
 
@@ -18,12 +18,17 @@ async fn seed_call(stack: &Stack, id: &str, with_recording: bool) -> Option<Stri
     if !with_recording {
         value["recordingStatus"] = Value::String("none".into());
     }
-    let record = CallRecord::from_api_json(&t, &value).unwrap();
+    let record = validate::call(&t, &value, None, stack.app.clock.now()).unwrap();
     let key = record.recording.as_ref().and_then(|r| r.key.clone());
     if let Some(key) = &key {
         put_object(stack, key, b"the recording").await;
     }
-    stack.app.store.put_call(&t, record).await.unwrap();
+    stack
+        .app
+        .store
+        .put_call(&t, record, &Condition::Always, chrono::Utc::now())
+        .await
+        .unwrap();
     key
 }
 

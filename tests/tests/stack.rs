@@ -25,11 +25,12 @@ async fn the_table_created_from_the_template_has_the_layouts_keys_and_indexes() 
         .collect();
     assert_eq!(keys, [(layout::PK, &KeyType::Hash), (layout::SK, &KeyType::Range)]);
     let gsis = table.global_secondary_indexes();
-    assert_eq!(gsis.len(), 2 + layout::ListIndex::ALL.len());
+    assert_eq!(gsis.len(), 3 + layout::ListIndex::ALL.len());
     let list = layout::ListIndex::ALL.map(|i| (i.name(), i.pk_attr(), layout::LIST_SK));
     for (name, pk, sk) in [
         (layout::GSI1, layout::GSI1_PK, layout::GSI1_SK),
         (layout::GSI2, layout::GSI2_PK, layout::GSI2_SK),
+        (layout::GSI3, layout::GSI3_PK, layout::GSI3_SK),
     ]
     .into_iter()
     .chain(list)

@@ -13,7 +13,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationIn
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
 use callrecords::expiry::{self, Expired, SweepOptions};
-use callrecords::model::{CallRecord, RecordingStatus};
+use callrecords::model::CallRecord;
 use callrecords::store::calls::{Condition, Written};
 use callrecords::store::{layout, DynamoStore};
 use callrecords::{validate, CallId, TenantId};

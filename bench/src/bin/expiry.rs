@@ -12,7 +12,7 @@ use callrecords::expiry::{self, SweepOptions};
 use callrecords::model::{CallRecord, RecordingStatus, StoredRecording};
 use callrecords::recording::{object_key, Retention};
 use callrecords::store::metrics::RequestCounter;
-use callrecords::{template, App, CallId, TenantId};
+use callrecords::{template, validate, App, CallId, TenantId};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::StreamExt;
@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now: DateTime<Utc> = "2025-06-01T00:00:00Z".parse()?;
     let tenant = TenantId::parse("bench")?;
     let seed: serde_json::Value = serde_json::from_str(SEED)?;
-    let base = CallRecord::from_api_json(&tenant, &seed["data"])?;
+    let base = validate::call(&tenant, &seed["data"], None, now)?;
     println!(
         "| calls in table | due | load s | sweep s | found | deleted | marked | failed | requests | items read | recordings expired/s |"
     );
