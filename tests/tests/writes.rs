@@ -217,12 +217,7 @@ impl Intercept for StopAfterCommit {
 async fn content_replaced_by_a_writer_that_stopped_before_its_clean_up_is_removed_by_the_hourly_job() {
     let stack = stack(NOW).await;
     let t = acme();
-    stack
-        .app
-        .store
-        .put_call(&t, version(0, 0, true), &Condition::Always, at(NOW))
-        .await
-        .unwrap();
+    put(&stack, version(0, 0, true), at(NOW)).await;
     let old_parts = only_current_parts(&stack.app.store, "race").await;
     assert!(old_parts > 1);
 
@@ -255,26 +250,11 @@ async fn content_replaced_by_a_writer_that_stopped_before_its_clean_up_is_remove
     let data = fetch(&stack, "acme", "race").await.body["data"].clone();
     assert_eq!(data["callMetadata"]["round"], 1, "readers see the new version already");
 
-    let options = SweepOptions::until(Instant::now() + Duration::from_secs(60));
-    let early = expiry::sweep(
-        &stack.app.store,
-        &stack.app.recordings,
-        stack.app.config.retention,
-        at(NOW),
-        &options,
-    )
-    .await;
+    let early = sweep(&stack, at(NOW)).await;
     assert_eq!(early.stale_calls, 0, "a writer may still be finishing: {early:?}");
 
     let later = at(NOW) + expiry::CLEANUP_AFTER + chrono::Duration::seconds(1);
-    let report = expiry::sweep(
-        &stack.app.store,
-        &stack.app.recordings,
-        stack.app.config.retention,
-        later,
-        &options,
-    )
-    .await;
+    let report = sweep(&stack, later).await;
     assert_eq!(
         (report.stale_calls, report.stale_parts),
         (1, old_parts as u64),
@@ -282,19 +262,35 @@ async fn content_replaced_by_a_writer_that_stopped_before_its_clean_up_is_remove
     );
     assert_eq!(only_current_parts(&stack.app.store, "race").await, 1);
     assert_eq!(partition(&stack.app.store, "race").await.len(), 2);
-    let again = expiry::sweep(
-        &stack.app.store,
-        &stack.app.recordings,
-        stack.app.config.retention,
-        later,
-        &options,
-    )
-    .await;
+    let again = sweep(&stack, later).await;
     assert_eq!(again.stale_calls, 0, "the call left the clean-up index");
     assert_eq!(
         fetch(&stack, "acme", "race").await.body["data"]["callMetadata"]["round"],
         1
     );
+}
+
+/// One run of the hourly job at `now`.
+async fn sweep(stack: &Stack, now: DateTime<Utc>) -> expiry::SweepReport {
+    let options = SweepOptions::until(Instant::now() + Duration::from_secs(60));
+    expiry::sweep(
+        &stack.app.store,
+        &stack.app.recordings,
+        stack.app.config.retention,
+        now,
+        &options,
+    )
+    .await
+}
+
+/// Writes `record` for acme, whatever is stored, dating any clean-up at `now`.
+async fn put(stack: &Stack, record: CallRecord, now: DateTime<Utc>) -> Written {
+    stack
+        .app
+        .store
+        .put_call(&acme(), record, &Condition::Always, now)
+        .await
+        .expect("written")
 }
 
 /// Seed 000's call ended at 2025-01-15T10:35:30Z; with 30 days' retention its recording is due from here.
@@ -324,12 +320,7 @@ async fn recorded_call(stack: &Stack) -> String {
     let record = seed_call("rec", at(DUE), |_| {});
     let key = record.recording.as_ref().unwrap().key.clone().unwrap();
     put_object(stack, &key, b"audio").await;
-    stack
-        .app
-        .store
-        .put_call(&acme(), record, &Condition::Always, at(DUE))
-        .await
-        .unwrap();
+    put(stack, record, at(DUE)).await;
     key
 }
 
@@ -345,12 +336,7 @@ async fn a_rewrite_racing_the_sweep_that_found_its_recording_keeps_the_recording
         v["startTime"] = json!("2025-01-25T10:30:00Z");
         v["endTime"] = json!("2025-01-25T10:35:30Z");
     });
-    stack
-        .app
-        .store
-        .put_call(&acme(), later, &Condition::Always, at(DUE))
-        .await
-        .unwrap();
+    put(&stack, later, at(DUE)).await;
 
     assert_eq!(
         expiry::expire(&stack.app.store, &stack.app.recordings, &due).await,
@@ -364,15 +350,7 @@ async fn a_rewrite_racing_the_sweep_that_found_its_recording_keeps_the_recording
     let data = fetch(&stack, "acme", "rec").await.body["data"].clone();
     assert_eq!(data["recordingStatus"], "completed");
     assert!(data["recordingUrl"].is_string());
-    let options = SweepOptions::until(Instant::now() + Duration::from_secs(60));
-    let report = expiry::sweep(
-        &stack.app.store,
-        &stack.app.recordings,
-        stack.app.config.retention,
-        at(DUE),
-        &options,
-    )
-    .await;
+    let report = sweep(&stack, at(DUE)).await;
     assert_eq!((report.found, report.deleted), (0, 0), "{report:?}");
 }
 
@@ -386,12 +364,7 @@ async fn a_rewrite_after_the_mark_never_makes_the_expired_recording_live_again()
     let later = seed_call("rec", at(DUE), |v| {
         v["endTime"] = json!("2025-01-25T10:35:30Z");
     });
-    stack
-        .app
-        .store
-        .put_call(&acme(), later, &Condition::Always, at(DUE))
-        .await
-        .unwrap();
+    put(&stack, later, at(DUE)).await;
 
     assert_eq!(
         expiry::expire(&stack.app.store, &stack.app.recordings, &due).await,
@@ -438,12 +411,7 @@ async fn unreadable_rows_never_break_the_tenants_pages_total_or_sweep() {
         let record = seed_call(&id, at(DUE), |v| {
             v["startTime"] = json!(format!("2025-01-1{i}T10:30:00Z"));
         });
-        stack
-            .app
-            .store
-            .put_call(&acme(), record, &Condition::Always, at(DUE))
-            .await
-            .unwrap();
+        put(&stack, record, at(DUE)).await;
         good.push(id);
     }
     put_raw(&stack, "broken", "2025-01-12T12:00:00.000000000Z#broken", "R#00").await;
@@ -486,15 +454,7 @@ async fn unreadable_rows_never_break_the_tenants_pages_total_or_sweep() {
         "only the bad row's own read fails"
     );
 
-    let options = SweepOptions::until(Instant::now() + Duration::from_secs(60));
-    let report = expiry::sweep(
-        &stack.app.store,
-        &stack.app.recordings,
-        stack.app.config.retention,
-        at(DUE),
-        &options,
-    )
-    .await;
+    let report = sweep(&stack, at(DUE)).await;
     assert_eq!(report.unreadable, 2, "{report:?}");
     assert_eq!(report.marked, 5, "every readable due recording expired: {report:?}");
     assert!(report.complete, "{report:?}");
@@ -516,12 +476,7 @@ async fn a_bulk_write_that_names_one_call_twice_writes_its_last_version_once() {
 
     // Writing the same calls again changes nothing: not even the revision.
     let before = partition(&stack.app.store, "race").await;
-    let written = stack
-        .app
-        .store
-        .put_call(&acme(), version(0, 2, true), &Condition::Always, at(NOW))
-        .await
-        .unwrap();
+    let written = put(&stack, version(0, 2, true), at(NOW)).await;
     assert!(matches!(written, Written::Unchanged { .. }), "{written:?}");
     assert_eq!(partition(&stack.app.store, "race").await, before);
 }

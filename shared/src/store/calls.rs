@@ -90,7 +90,7 @@ enum CommitError {
     SummaryChanged,
     /// A new part is gone.
     PartsMissing,
-    /// Another transaction on the same items was under way.
+    /// Another transaction on the same items was under way (or DynamoDB throttled it).
     Conflict,
 }
 
@@ -327,6 +327,20 @@ impl DynamoStore {
                 .map_err(|e| StoreError::Failed(format!("ConditionCheck: {e}")))?;
             actions.push(TransactWriteItem::builder().condition_check(check).build());
         }
+        Ok(self.transact(actions).await?.map_err(|reasons| {
+            if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+                CommitError::SummaryChanged
+            } else if reasons.iter().any(|r| r == "ConditionalCheckFailed") {
+                CommitError::PartsMissing
+            } else {
+                CommitError::Conflict
+            }
+        }))
+    }
+
+    /// Sends one TransactWriteItems: `Ok(Err(reasons))` when DynamoDB cancelled it (a condition failed or
+    /// another transaction held an item), with the reason code of each action in order.
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Result<(), Vec<String>>, StoreError> {
         let result = self
             .client
             .transact_write_items()
@@ -336,14 +350,8 @@ impl DynamoStore {
         match result {
             Ok(_) => Ok(Ok(())),
             Err(e) => match cancelled(&e) {
-                Some(reasons) if reasons.first().map(String::as_str) == Some("ConditionalCheckFailed") => {
-                    Ok(Err(CommitError::SummaryChanged))
-                }
-                Some(reasons) if reasons.iter().any(|r| r == "ConditionalCheckFailed") => {
-                    Ok(Err(CommitError::PartsMissing))
-                }
-                Some(reasons) if reasons.iter().any(|r| r == "TransactionConflict") => Ok(Err(CommitError::Conflict)),
-                _ => Err(classify("TransactWriteItems", e)),
+                Some(reasons) => Ok(Err(reasons)),
+                None => Err(classify("TransactWriteItems", e)),
             },
         }
     }
@@ -418,21 +426,12 @@ impl DynamoStore {
                         .map_err(|e| StoreError::Failed(format!("Delete: {e}")))?;
                     actions.push(TransactWriteItem::builder().delete(delete).build());
                 }
-                let result = self
-                    .client
-                    .transact_write_items()
-                    .set_transact_items(Some(actions))
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => deleted += group.len() as u64,
-                    Err(e) if cancelled(&e).is_some() => {
-                        // Another write committed (or is committing) meanwhile: read the partition again.
-                        back_off("clean-up", &mut attempt).await?;
-                        continue 'again;
-                    }
-                    Err(e) => return Err(classify("TransactWriteItems", e)),
+                if self.transact(actions).await?.is_err() {
+                    // Another write committed (or is committing) meanwhile: read the partition again.
+                    back_off("clean-up", &mut attempt).await?;
+                    continue 'again;
                 }
+                deleted += group.len() as u64;
             }
             break;
         }
