@@ -480,3 +480,57 @@ async fn a_bulk_write_that_names_one_call_twice_writes_its_last_version_once() {
     assert!(matches!(written, Written::Unchanged { .. }), "{written:?}");
     assert_eq!(partition(&stack.app.store, "race").await, before);
 }
+
+#[tokio::test]
+async fn what_a_write_costs_in_dynamodb_requests() {
+    let stack = stack(NOW).await;
+    let requests = |before| stack.counter.since(before).requests;
+
+    let before = stack.counter.snapshot();
+    assert!(matches!(
+        put(&stack, version(0, 0, false), at(NOW)).await,
+        Written::Created { .. }
+    ));
+    assert_eq!(
+        requests(before),
+        3,
+        "a new call: GetItem, BatchWriteItem (parts), TransactWriteItems"
+    );
+
+    let before = stack.counter.snapshot();
+    assert!(matches!(
+        put(&stack, version(0, 0, false), at(NOW)).await,
+        Written::Unchanged { .. }
+    ));
+    assert_eq!(
+        requests(before),
+        1,
+        "the same call again: one consistent GetItem, nothing written"
+    );
+
+    let before = stack.counter.snapshot();
+    let mut status_only = version(0, 0, false);
+    status_only.summary.end_reason = Some("voicemail".into());
+    assert!(matches!(
+        put(&stack, status_only, at(NOW)).await,
+        Written::Replaced { .. }
+    ));
+    assert_eq!(
+        requests(before),
+        2,
+        "a summary change keeps the parts: GetItem, TransactWriteItems"
+    );
+
+    let before = stack.counter.snapshot();
+    assert!(matches!(
+        put(&stack, version(1, 0, true), at(NOW)).await,
+        Written::Replaced { .. }
+    ));
+    assert_eq!(
+        requests(before),
+        6,
+        "new content: GetItem, BatchWriteItem, TransactWriteItems, then the clean-up's Query, \
+         TransactWriteItems and UpdateItem"
+    );
+    assert_eq!(only_current_parts(&stack.app.store, "race").await, 2);
+}
