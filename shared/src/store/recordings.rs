@@ -3,6 +3,7 @@
 //! conditional marks that make each step safe to repeat and to race with writers.
 
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
@@ -83,20 +84,17 @@ impl DynamoStore {
         start: Option<PageToken>,
         limit: i32,
     ) -> Result<DuePage, StoreError> {
+        let shard = layout::recording_shard_pk(shard);
         let out = self
-            .query_key(
-                Some(layout::GSI2),
-                layout::GSI2_PK,
-                &layout::recording_shard_pk(shard),
-                Some("#s < :before"),
+            .index_page(
+                layout::GSI2,
+                (layout::GSI2_PK, &shard),
+                layout::GSI2_SK,
+                made_before,
+                start,
+                limit,
             )
-            .expression_attribute_names("#s", layout::GSI2_SK)
-            .expression_attribute_values(":before", s(layout::recording_time(made_before)))
-            .set_exclusive_start_key(start.map(|t| t.0))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| classify("Query", e))?;
+            .await?;
         let mut due = Vec::new();
         let mut unreadable = 0;
         for item in out.items.unwrap_or_default() {
@@ -168,20 +166,17 @@ impl DynamoStore {
         start: Option<PageToken>,
         limit: i32,
     ) -> Result<StalePage, StoreError> {
+        let shard = layout::cleanup_shard_pk(shard);
         let out = self
-            .query_key(
-                Some(layout::GSI3),
-                layout::GSI3_PK,
-                &layout::cleanup_shard_pk(shard),
-                Some("#s < :before"),
+            .index_page(
+                layout::GSI3,
+                (layout::GSI3_PK, &shard),
+                layout::GSI3_SK,
+                before,
+                start,
+                limit,
             )
-            .expression_attribute_names("#s", layout::GSI3_SK)
-            .expression_attribute_values(":before", s(layout::recording_time(before)))
-            .set_exclusive_start_key(start.map(|t| t.0))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| classify("Query", e))?;
+            .await?;
         let stale = out
             .items
             .unwrap_or_default()
@@ -197,6 +192,27 @@ impl DynamoStore {
             stale,
             next: out.last_evaluated_key.filter(|k| !k.is_empty()).map(PageToken),
         })
+    }
+
+    /// One page of a sharded, time-sorted index (`gsi2`, `gsi3`): the rows of partition `pk` whose sort key
+    /// `sk_attr` is before `before`, oldest first.
+    async fn index_page(
+        &self,
+        index: &str,
+        pk: (&str, &str),
+        sk_attr: &str,
+        before: DateTime<Utc>,
+        start: Option<PageToken>,
+        limit: i32,
+    ) -> Result<QueryOutput, StoreError> {
+        self.query_key(Some(index), pk.0, pk.1, Some("#s < :before"))
+            .expression_attribute_names("#s", sk_attr)
+            .expression_attribute_values(":before", s(layout::recording_time(before)))
+            .set_exclusive_start_key(start.map(|t| t.0))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))
     }
 
     /// Deletes the content a call's summary no longer names and takes it out of the clean-up index (see
