@@ -3,13 +3,16 @@
 `cargo lambda watch`) and checks each response. Prints one line per check and 'N passed, N failed'."""
 import argparse
 import datetime
+import io
 import json
+import math
 import pathlib
 import subprocess
 import sys
 import tempfile
 import urllib.parse
 import urllib.request
+import wave
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -27,6 +30,28 @@ def invoke(function, event, port):
 def http_body(resp):
     assert resp.get("isBase64Encoded") in (False, None), "JSON bodies are sent as text"
     return json.loads(resp["body"])
+
+
+def header(resp, name):
+    """A response header by name, whatever its case (None when absent)."""
+    for k, v in (resp.get("headers") or {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def wav_1s():
+    """A real PCM WAV: 8 kHz, mono, 16-bit, 8,000 frames (1.0 s) of a 440 Hz tone, 16,044 bytes."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(int(8000 * math.sin(2 * math.pi * 440 * i / 8000)).to_bytes(2, "little", signed=True)
+                               for i in range(8000)))
+    data = buf.getvalue()
+    assert len(data) == 16044, len(data)
+    return data
 
 
 def main():
@@ -182,6 +207,119 @@ def main():
             # The demo's repeat customer: one inbound and one outbound call, stored in E.164.
             assert sorted(c["id"] for c in body["data"]) == ["call_completed_1", "call_completed_2"], body
 
+    # The write events' call is dated 2025-01-15 (as the read events are); its recording must still be
+    # within retention when it is uploaded, so every date in the write events moves forward by whole days
+    # to today, time of day kept: the call is then a few hours old at most, or just ahead of the clock.
+    shift = datetime.date.today() - datetime.date(2025, 1, 15)
+
+    def shifted(value):
+        if isinstance(value, dict):
+            return {k: shifted(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shifted(v) for v in value]
+        if isinstance(value, str) and len(value) == 20 and value.startswith("2025-01-15T") and value.endswith("Z"):
+            t = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ") + shift
+            return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(value, str) and "/2025/01/15/" in value:
+            return value.replace("/2025/01/15/", (datetime.date(2025, 1, 15) + shift).strftime("/%Y/%m/%d/"))
+        return value
+
+    def moved(file):
+        ev = json.loads((events / file).read_text())
+        if "body" in ev:
+            ev["body"] = json.dumps(shifted(json.loads(ev["body"])))
+        if ev.get("source") == "aws.s3":
+            ev = shifted(ev)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(ev, f)
+        return f.name
+
+    def write_invoke(file):
+        r = invoke("write-call", moved(file), args.port)
+        assert isinstance(r.get("statusCode"), int), r
+        return r
+
+    def write_error(file, status, code, **details):
+        def run():
+            r = write_invoke(file)
+            assert r["statusCode"] == status, r
+            b = http_body(r)
+            assert b["success"] is False and b["error"]["code"] == code, b
+            assert b["error"]["requestId"], b
+            for k, v in details.items():
+                assert b["error"]["details"][k] == v, b
+        return run
+
+    first_etag = []
+
+    def put_call_created():
+        r = write_invoke("put-call.json")
+        assert r["statusCode"] == 201, r
+        b = http_body(r)
+        assert b["success"] is True and b["data"]["id"] == "call_put_1", b
+        assert header(r, "etag"), r.get("headers")
+        first_etag.append(header(r, "etag"))
+
+    def put_call_again():
+        r = write_invoke("put-call.json")
+        assert r["statusCode"] == 200, r
+        assert http_body(r)["data"]["id"] == "call_put_1", r
+        assert first_etag and header(r, "etag") == first_etag[0], (first_etag, r.get("headers"))
+
+    def patch_call():
+        r = write_invoke("patch-call.json")
+        assert r["statusCode"] == 200, r
+        d = http_body(r)["data"]
+        assert d["status"] == "completed", d
+        assert d["callMetadata"] == {"crmId": "C-1042", "outcome": "renewed"}, d["callMetadata"]
+
+    def upload_recording():
+        r = write_invoke("upload-recording.json")
+        assert r["statusCode"] == 201, r
+        d = http_body(r)["data"]
+        assert d["uploadUrl"].startswith("http://127.0.0.1:") and d["method"] == "PUT" and d["expiresAt"], d
+        assert isinstance(d["headers"], dict), d
+        req = urllib.request.Request(d["uploadUrl"], data=wav_1s(), headers=d["headers"], method="PUT")
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                assert resp.status == 200, resp.status
+        except urllib.error.HTTPError as e:
+            raise AssertionError(f"upload: {e.code} {e.read()[:500]!r}") from None
+
+    def recording_check():
+        r = invoke("recording-check", moved("recording-check.json"), args.port)
+        assert r.get("status") == "completed" and r.get("duration") == 1, r
+
+    def get_put_call():
+        ev = json.loads((events / "get-call.json").read_text())
+        ev["pathParameters"] = {"callId": "call_put_1"}
+        ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/api/v1/calls/call_put_1"
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(ev, f)
+        r = invoke("get-call", f.name, args.port)
+        assert r["statusCode"] == 200, r
+        d = http_body(r)["data"]
+        assert d["id"] == "call_put_1" and d["status"] == "completed", d
+        assert d.get("recordingStatus") == "completed" and d.get("recordingDuration") == 1, \
+            {k: v for k, v in d.items() if k.startswith("recording")}
+
+    def delete_call(status):
+        def run():
+            r = write_invoke("delete-call.json")
+            assert r["statusCode"] == status, r
+            if status == 204:
+                assert not r.get("body"), r
+            else:
+                b = http_body(r)
+                assert b["success"] is False and b["error"]["code"] == "NOT_FOUND", b
+        return run
+
+    def erase_calls():
+        r = write_invoke("erase-calls.json")
+        assert r["statusCode"] == 200, r
+        b = http_body(r)
+        assert b["success"] is True and b["data"] == {"deleted": 0, "hasMore": False}, b
+
     check("events/get-call.json -> 200 with seed 000's call", get_call_ok)
     check("events/list-calls.json -> 200, 15 newest calls of acme only", list_calls_ok)
     check("events/list-calls-filtered.json -> 200, only matching calls, with total", list_calls_filtered)
@@ -205,6 +343,21 @@ def main():
     check("events/authorizer.json with the demo key -> tenant acme", authorizer_demo_key)
     check("HTTP GET through the router with the demo key -> 200", router_with_key)
     check("HTTP GET through the router without a key -> 401", router_without_key)
+    # The write routes, in order on one call (call_put_1): created, replaced, refused, patched, its recording
+    # uploaded and checked, read back, deleted; then an erasure that finds nothing left.
+    check("events/put-call.json -> 201 with an ETag", put_call_created)
+    check("events/put-call.json again -> 200, the same ETag", put_call_again)
+    check("events/put-call-read-only-key.json -> 403 FORBIDDEN scope calls:write",
+          write_error("put-call-read-only-key.json", 403, "FORBIDDEN", scope="calls:write"))
+    check("events/put-call-bad-body.json -> 400 INVALID_PARAMETER messages[1].timestamp",
+          write_error("put-call-bad-body.json", 400, "INVALID_PARAMETER", field="messages[1].timestamp"))
+    check("events/patch-call.json -> 200, completed, callMetadata merged", patch_call)
+    check("events/upload-recording.json -> 201, then PUT of a 1 s WAV to uploadUrl -> 200", upload_recording)
+    check("events/recording-check.json -> completed, duration 1", recording_check)
+    check("get-call for call_put_1 -> recordingStatus completed, recordingDuration 1", get_put_call)
+    check("events/delete-call.json -> 204", delete_call(204))
+    check("events/delete-call.json again -> 404", delete_call(404))
+    check("events/erase-calls.json -> 200, deleted 0, hasMore false", erase_calls)
     passed = sum(results)
     print(f"events: {passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

@@ -1,11 +1,25 @@
 #!/usr/bin/env python3
 """A local stand-in for the HTTP API in template.yaml, in front of `cargo lambda watch`.
 
-For each request it does what API Gateway does: matches one of the template's routes (GET only; anything
-else is API Gateway's own 404 `{"message":"Not Found"}`), calls the Lambda authorizer with a payload 2.0
-authorizer event, and invokes the route's function with an HTTP API payload 2.0 event that carries the
-authorizer's context. Both invocations go through the Lambda invoke API of `cargo lambda watch`, the same
-path `cargo lambda invoke` takes. Unlike the watch command's own router, the authorizer really runs.
+For each request it does what API Gateway does: matches one of the template's routes by method and path
+(anything else, an unknown path or a method the path has no route for, is API Gateway's own 404
+`{"message":"Not Found"}`), calls the Lambda authorizer with a payload 2.0 authorizer event, and invokes
+the route's function with an HTTP API payload 2.0 event that carries the authorizer's context (`tenantId`,
+`scopes`). The request body is read in full (Content-Length or chunked) and passed on as text when it
+decodes as UTF-8, else base64 with `isBase64Encoded: true`; a request without a body has no `body`. The
+function's response is sent back as it is; a 204 (or 304) goes out without a body or Content-Length.
+Both invocations go through the Lambda invoke API of `cargo lambda watch`, the same path `cargo lambda
+invoke` takes. Unlike the watch command's own router, the authorizer really runs.
+
+Routes (template.yaml's route keys -> function):
+  GET    /api/v1/calls                      list-calls
+  DELETE /api/v1/calls  (?phoneNumber=...)  write-call (erasure)
+  GET    /api/v1/calls/{callId}             get-call
+  PUT    /api/v1/calls/{callId}             write-call
+  PATCH  /api/v1/calls/{callId}             write-call
+  DELETE /api/v1/calls/{callId}             write-call
+  GET    /api/v1/calls/{callId}/recording   get-recording
+  POST   /api/v1/calls/{callId}/recording   write-call (upload link)
 
 Usage: gateway.py --port PORT --lambda-port WATCH_PORT [--lifetime SECONDS]. Listens on 127.0.0.1 only.
 """
@@ -21,11 +35,24 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# (method, path pattern, route key, function, path parameter names), in template.yaml's terms. The first
+# entry whose method and path both match is the route.
+CALLS = re.compile(r"^/api/v1/calls$")
+CALL = re.compile(r"^/api/v1/calls/([^/]+)$")
+RECORDING = re.compile(r"^/api/v1/calls/([^/]+)/recording$")
 ROUTES = [
-    (re.compile(r"^/api/v1/calls$"), "GET /api/v1/calls", "list-calls", []),
-    (re.compile(r"^/api/v1/calls/([^/]+)$"), "GET /api/v1/calls/{callId}", "get-call", ["callId"]),
-    (re.compile(r"^/api/v1/calls/([^/]+)/recording$"), "GET /api/v1/calls/{callId}/recording", "get-recording", ["callId"]),
+    ("GET", CALLS, "GET /api/v1/calls", "list-calls", []),
+    ("DELETE", CALLS, "DELETE /api/v1/calls", "write-call", []),
+    ("GET", CALL, "GET /api/v1/calls/{callId}", "get-call", ["callId"]),
+    ("PUT", CALL, "PUT /api/v1/calls/{callId}", "write-call", ["callId"]),
+    ("PATCH", CALL, "PATCH /api/v1/calls/{callId}", "write-call", ["callId"]),
+    ("DELETE", CALL, "DELETE /api/v1/calls/{callId}", "write-call", ["callId"]),
+    ("GET", RECORDING, "GET /api/v1/calls/{callId}/recording", "get-recording", ["callId"]),
+    ("POST", RECORDING, "POST /api/v1/calls/{callId}/recording", "write-call", ["callId"]),
 ]
+
+# Statuses whose responses never carry a body (nor a Content-Length, RFC 9110 8.6).
+NO_BODY = (204, 304)
 
 
 def invoke(port, function, event):
@@ -51,26 +78,48 @@ class Gateway(BaseHTTPRequestHandler):
         for name, value in headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
+        if status in NO_BODY:
+            body = b""
+        else:
+            self.send_header("content-length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and body:
             self.wfile.write(body)
 
     def not_found(self):
         self.send(404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
 
-    def handle_any(self):
+    def read_body(self):
+        """The request body in full: Content-Length bytes, or every chunk of a chunked body."""
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():  # trailers, up to the blank line
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after each chunk
         length = int(self.headers.get("content-length") or 0)
-        if length:
-            self.rfile.read(length)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(length) if length else b""
+
+    def handle_any(self):
+        try:
+            body = self.read_body()
+        except ValueError:
+            self.close_connection = True
+            return self.send(400, {"content-type": "application/json"}, b'{"message":"Bad Request"}')
         path, _, raw_query = self.path.partition("?")
         match = None
-        for pattern, route_key, function, names in ROUTES:
+        for method, pattern, route_key, function, names in ROUTES:
             m = pattern.match(path)
-            if m:
+            if m and method == self.command:
                 match = (route_key, function, dict(zip(names, (urllib.parse.unquote(g) for g in m.groups()))))
                 break
-        if match is None or self.command != "GET":
+        if match is None:
             return self.not_found()
         route_key, function, path_params = match
         headers = {}
@@ -84,7 +133,7 @@ class Gateway(BaseHTTPRequestHandler):
         context = {
             "accountId": "123456789012", "apiId": "local", "domainName": headers.get("host", "127.0.0.1"),
             "domainPrefix": "local",
-            "http": {"method": "GET", "path": path, "protocol": self.request_version,
+            "http": {"method": self.command, "path": path, "protocol": self.request_version,
                      "sourceIp": self.client_address[0], "userAgent": headers.get("user-agent", "")},
             "requestId": str(uuid.uuid4()), "routeKey": route_key, "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
@@ -107,14 +156,20 @@ class Gateway(BaseHTTPRequestHandler):
                 event["queryStringParameters"] = query
             if path_params:
                 event["pathParameters"] = path_params
+            if body:
+                try:
+                    event["body"] = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    event["body"] = base64.b64encode(body).decode("ascii")
+                    event["isBase64Encoded"] = True
             response = invoke(self.lambda_port, function, event)
         except (urllib.error.URLError, OSError, ValueError) as e:
             # What API Gateway answers when an integration fails.
             self.log_error("integration failed: %s", e)
             return self.send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
-        body = response.get("body") or ""
-        body = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
-        self.send(int(response.get("statusCode", 200)), response.get("headers") or {}, body)
+        out = response.get("body") or ""
+        out = base64.b64decode(out) if response.get("isBase64Encoded") else out.encode()
+        self.send(int(response.get("statusCode", 200)), response.get("headers") or {}, out)
 
     def __getattr__(self, name):
         # Every method, known or not (TRACE, QUERY, ...), takes the same path: API Gateway answers 404 for a

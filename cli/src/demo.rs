@@ -3,10 +3,11 @@
 //! recordings, a repeat customer, recording objects in S3, and a demo key for the first tenant.
 
 use aws_sdk_s3::primitives::ByteStream;
+use callrecords::apikey::{self, Scope};
 use callrecords::model::{CallRecord, CallStatus, Direction, RecordingStatus};
 use callrecords::recording::object_key;
 use callrecords::store::calls::Condition;
-use callrecords::{apikey, validate, App, CallId, TenantId};
+use callrecords::{validate, App, CallId, TenantId};
 use chrono::Duration;
 use serde_json::Value;
 
@@ -203,7 +204,7 @@ pub async fn load(app: &App) -> Result<String> {
             .await?;
     }
 
-    let key = apikey::generate(&acme, "demo", now)?;
+    let key = apikey::generate(&acme, "demo", &[Scope::CallsRead, Scope::CallsWrite], now)?;
     app.store.put_key(&key.record).await?;
     Ok(key.key)
 }

@@ -8,9 +8,10 @@ mod load;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use callrecords::apikey::{self, Scope};
 use callrecords::clock::SystemClock;
 use callrecords::config::Config;
-use callrecords::{apikey, import, template, App, TenantId};
+use callrecords::{import, template, App, TenantId};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -73,6 +74,10 @@ enum KeysCommand {
         tenant: String,
         #[arg(long)]
         label: String,
+        /// What the key may do, comma separated: calls:read (the GET routes), calls:write (PUT, PATCH,
+        /// DELETE, erasure, recording upload). Fixed for the key's life.
+        #[arg(long, default_value = "calls:read", value_parser = scopes)]
+        scope: ScopeList,
     },
     /// List a tenant's keys, newest first.
     List {
@@ -84,6 +89,13 @@ enum KeysCommand {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[derive(Clone)]
+struct ScopeList(Vec<Scope>);
+
+fn scopes(value: &str) -> std::result::Result<ScopeList, String> {
+    Scope::parse_list(value).map(ScopeList)
+}
 
 fn tenant(value: &str) -> Result<TenantId> {
     Ok(TenantId::parse(value)?)
@@ -103,24 +115,34 @@ async fn run(cli: Cli) -> Result<()> {
                 app.recordings.bucket()
             );
         }
-        Command::Keys(KeysCommand::Create { tenant: t, label }) => {
-            let new = apikey::generate(&tenant(&t)?, &label, app.clock.now())?;
+        Command::Keys(KeysCommand::Create {
+            tenant: t,
+            label,
+            scope,
+        }) => {
+            let new = apikey::generate(&tenant(&t)?, &label, &scope.0, app.clock.now())?;
             app.store.put_key(&new.record).await?;
             println!(
-                "key id: {}\ntenant: {t}\nlabel:  {label}\nkey:    {}",
-                new.record.key_id, new.key
+                "key id: {}\ntenant: {t}\nlabel:  {label}\nscopes: {}\nkey:    {}",
+                new.record.key_id,
+                Scope::join(&new.record.scopes),
+                new.key
             );
             eprintln!("The key is shown only now; store it safely.");
         }
         Command::Keys(KeysCommand::List { tenant: t }) => {
-            println!("{:<14} {:<22} {:<22} label", "key id", "created", "revoked");
+            println!(
+                "{:<14} {:<22} {:<22} {:<24} label",
+                "key id", "created", "revoked", "scopes"
+            );
             for k in app.store.list_keys(&tenant(&t)?).await? {
                 let revoked = k.revoked_at.map(|r| r.to_rfc3339()).unwrap_or_else(|| "-".into());
                 println!(
-                    "{:<14} {:<22} {:<22} {}",
+                    "{:<14} {:<22} {:<22} {:<24} {}",
                     k.key_id,
                     k.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
                     revoked,
+                    Scope::join(&k.scopes).replace(' ', ","),
                     k.label
                 );
             }

@@ -33,6 +33,73 @@ pub struct ApiKeyRecord {
     /// Left out of the item until set, so that revocation can keep the first time (`if_not_exists`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do; fixed when it is made. Keys made before scopes existed read only.
+    #[serde(default = "read_only")]
+    pub scopes: Vec<Scope>,
+}
+
+/// What a key may do: each route needs one scope (docs/API.md, "Keys and scopes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// The GET routes.
+    #[serde(rename = "calls:read")]
+    CallsRead,
+    /// PUT, PATCH and DELETE of calls, erasure, recording upload.
+    #[serde(rename = "calls:write")]
+    CallsWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 2] = [Scope::CallsRead, Scope::CallsWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::CallsRead => "calls:read",
+            Scope::CallsWrite => "calls:write",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    /// A comma or space separated list (`calls:read,calls:write`), each scope once, in order.
+    pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
+        let mut scopes = Vec::new();
+        for part in s.split([',', ' ']).map(str::trim).filter(|p| !p.is_empty()) {
+            let scope = Scope::parse(part)
+                .ok_or_else(|| format!("unknown scope {part:?} (one of: calls:read, calls:write)"))?;
+            scopes.push(scope);
+        }
+        if scopes.is_empty() {
+            return Err("at least one scope is needed".into());
+        }
+        scopes.sort();
+        scopes.dedup();
+        Ok(scopes)
+    }
+
+    /// The list as the authorizer hands it to the handlers: space separated.
+    pub fn join(scopes: &[Scope]) -> String {
+        scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn read_only() -> Vec<Scope> {
+    vec![Scope::CallsRead]
+}
+
+/// Who a valid key speaks for, and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub scopes: Vec<Scope>,
+}
+
+impl Caller {
+    pub fn may(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
 }
 
 /// A freshly made key: the secret is shown once, to whoever made it, and then only its hash exists.
@@ -46,7 +113,7 @@ pub struct NewKey {
 #[error("the operating system's random source failed: {0}")]
 pub struct RandomError(String);
 
-pub fn generate(tenant: &TenantId, label: &str, now: DateTime<Utc>) -> Result<NewKey, RandomError> {
+pub fn generate(tenant: &TenantId, label: &str, scopes: &[Scope], now: DateTime<Utc>) -> Result<NewKey, RandomError> {
     let mut id = [0u8; KEY_ID_HEX / 2];
     let mut secret = [0u8; SECRET_BYTES];
     getrandom::fill(&mut id).map_err(|e| RandomError(e.to_string()))?;
@@ -60,6 +127,15 @@ pub fn generate(tenant: &TenantId, label: &str, now: DateTime<Utc>) -> Result<Ne
         key_hash: hash(&key),
         created_at: now,
         revoked_at: None,
+        scopes: match scopes {
+            [] => read_only(),
+            given => {
+                let mut scopes = given.to_vec();
+                scopes.sort();
+                scopes.dedup();
+                scopes
+            }
+        },
     };
     Ok(NewKey { key, record })
 }
@@ -87,14 +163,18 @@ pub fn bearer(header: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The tenant `key` acts for, if `record` is its record and it has not been revoked.
-pub fn verify(record: &ApiKeyRecord, key: &str) -> Option<TenantId> {
+/// Who `key` acts for, if `record` is its record and it has not been revoked.
+pub fn verify(record: &ApiKeyRecord, key: &str) -> Option<Caller> {
     let presented = hash(key);
     let same: bool = presented.as_bytes().ct_eq(record.key_hash.as_bytes()).into();
     if !same || record.revoked_at.is_some() {
         return None;
     }
-    TenantId::parse(&record.tenant_id).ok()
+    let tenant = TenantId::parse(&record.tenant_id).ok()?;
+    Some(Caller {
+        tenant,
+        scopes: record.scopes.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -111,9 +191,11 @@ mod tests {
 
     #[test]
     fn a_generated_key_verifies_and_its_record_holds_no_secret() {
-        let new = generate(&tenant(), "ci", now()).unwrap();
+        let new = generate(&tenant(), "ci", &[Scope::CallsRead], now()).unwrap();
         assert_eq!(key_id_of(&new.key), Some(new.record.key_id.as_str()));
-        assert_eq!(verify(&new.record, &new.key), Some(tenant()));
+        let caller = verify(&new.record, &new.key).unwrap();
+        assert_eq!(caller.tenant, tenant());
+        assert_eq!(caller.scopes, vec![Scope::CallsRead]);
         let stored = serde_json::to_string(&new.record).unwrap();
         let secret = new.key.rsplit('_').next().unwrap();
         assert!(!stored.contains(secret));
@@ -154,7 +236,7 @@ mod tests {
     #[test]
     fn keys_are_distinct_and_high_entropy() {
         let keys: Vec<NewKey> = (0..ENTROPY_KEYS)
-            .map(|i| generate(&tenant(), &format!("k{i}"), now()).unwrap())
+            .map(|i| generate(&tenant(), &format!("k{i}"), &[Scope::CallsRead], now()).unwrap())
             .collect();
         let mut ids = Vec::new();
         let mut secrets = Vec::new();
@@ -243,8 +325,8 @@ mod tests {
 
     #[test]
     fn a_wrong_or_revoked_key_does_not_verify() {
-        let new = generate(&tenant(), "ci", now()).unwrap();
-        let other = generate(&tenant(), "other", now()).unwrap();
+        let new = generate(&tenant(), "ci", &[Scope::CallsRead], now()).unwrap();
+        let other = generate(&tenant(), "other", &[Scope::CallsRead], now()).unwrap();
         assert_eq!(verify(&new.record, &other.key), None);
         let mut revoked = new.record.clone();
         revoked.revoked_at = Some(now());
@@ -252,8 +334,41 @@ mod tests {
     }
 
     #[test]
+    fn scopes_are_fixed_at_creation_and_old_keys_read_only() {
+        let both = generate(&tenant(), "rw", &[Scope::CallsRead, Scope::CallsWrite], now()).unwrap();
+        let caller = verify(&both.record, &both.key).unwrap();
+        assert!(caller.may(Scope::CallsRead) && caller.may(Scope::CallsWrite));
+        // A record stored before scopes existed has no `scopes` attribute.
+        let mut old = serde_json::to_value(&both.record).unwrap();
+        old.as_object_mut().unwrap().remove("scopes");
+        let old: ApiKeyRecord = serde_json::from_value(old).unwrap();
+        let caller = verify(&old, &both.key).unwrap();
+        assert!(caller.may(Scope::CallsRead) && !caller.may(Scope::CallsWrite));
+        assert_eq!(
+            serde_json::to_value(&both.record).unwrap()["scopes"],
+            serde_json::json!(["calls:read", "calls:write"])
+        );
+    }
+
+    #[test]
+    fn scope_lists_parse_strictly() {
+        assert_eq!(
+            Scope::parse_list("calls:write, calls:read,calls:write").unwrap(),
+            vec![Scope::CallsRead, Scope::CallsWrite]
+        );
+        assert_eq!(Scope::parse_list("calls:write").unwrap(), vec![Scope::CallsWrite]);
+        for bad in ["", " , ", "calls:admin", "calls:read,write"] {
+            assert!(Scope::parse_list(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Scope::join(&[Scope::CallsRead, Scope::CallsWrite]),
+            "calls:read calls:write"
+        );
+    }
+
+    #[test]
     fn malformed_keys_have_no_key_id() {
-        let new = generate(&tenant(), "ci", now()).unwrap();
+        let new = generate(&tenant(), "ci", &[Scope::CallsRead], now()).unwrap();
         let truncated = &new.key[..new.key.len() - 1];
         for bad in [
             "",

@@ -55,10 +55,13 @@ impl App {
         }
     }
 
-    /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served.
-    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<CallDetail, ApiError> {
+    /// GET /api/v1/calls/{callId}: the whole call, with a fresh recording link when one may be served, and
+    /// its `ETag` (the revision a conditional write names).
+    pub async fn get_call(&self, tenant: &TenantId, id: &CallId) -> Result<(CallDetail, String), ApiError> {
         let record = self.store.get_call(tenant, id).await?.ok_or(ApiError::NotFound)?;
-        view::call_detail(record, self.config.retention, self.clock.now(), &self.recordings).await
+        let etag = record.revision.clone().unwrap_or_default();
+        let detail = view::call_detail(record, self.config.retention, self.clock.now(), &self.recordings).await?;
+        Ok((detail, etag))
     }
 
     /// GET /api/v1/calls: one page of the tenant's calls (one Query; see [`crate::list`] for the rules), and

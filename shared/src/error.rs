@@ -21,6 +21,19 @@ pub enum ApiError {
     InvalidCursor(String),
     #[error("Missing or invalid API key")]
     Unauthorized,
+    /// A valid key without the scope the route needs.
+    #[error("This key lacks the {scope} scope that {route} needs")]
+    Forbidden { route: &'static str, scope: &'static str },
+    /// The write would break a rule of the stored call (a final status moved back).
+    #[error("Conflict on {field}: {reason}")]
+    Conflict { field: String, reason: String },
+    /// `If-Match` named another version, or `If-None-Match: *` found the call.
+    #[error("Precondition failed: {0}")]
+    PreconditionFailed(&'static str),
+    #[error("Request body too large: at most {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("Unsupported media type: send {expected}")]
+    UnsupportedMediaType { expected: &'static str },
     /// A dependency is throttling or unreachable; the caller may retry after the given delay.
     #[error("Service temporarily unavailable")]
     ServiceUnavailable { retry_after: Duration },
@@ -42,6 +55,11 @@ impl ApiError {
             ApiError::RecordingExpired => 410,
             ApiError::InvalidParameter { .. } | ApiError::InvalidCursor(_) => 400,
             ApiError::Unauthorized => 401,
+            ApiError::Forbidden { .. } => 403,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PreconditionFailed(_) => 412,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType { .. } => 415,
             ApiError::ServiceUnavailable { .. } => 503,
             ApiError::Internal => 500,
         }
@@ -54,6 +72,11 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => "INVALID_PARAMETER",
             ApiError::InvalidCursor(_) => "INVALID_CURSOR",
             ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::Forbidden { .. } => "FORBIDDEN",
+            ApiError::Conflict { .. } => "CONFLICT",
+            ApiError::PreconditionFailed(_) => "PRECONDITION_FAILED",
+            ApiError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            ApiError::UnsupportedMediaType { .. } => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }
@@ -64,6 +87,7 @@ impl ApiError {
         match self {
             ApiError::InvalidParameter { field, .. } => Some(field),
             ApiError::InvalidCursor(_) => Some("cursor"),
+            ApiError::Conflict { field, .. } => Some(field),
             _ => None,
         }
     }

@@ -8,13 +8,16 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use std::time::Instant;
 
-use crate::apikey;
+use crate::apikey::{self, Caller, Scope};
 use crate::error::ApiError;
 use crate::ids::TenantId;
+use crate::store::calls::Condition;
 use crate::store::DynamoStore;
 
 /// Name of the authorizer context field that carries the tenant.
 pub const TENANT_CONTEXT_KEY: &str = "tenantId";
+/// Name of the authorizer context field that carries the key's scopes, space separated.
+pub const SCOPES_CONTEXT_KEY: &str = "scopes";
 
 #[derive(Serialize)]
 struct Success<'a, T> {
@@ -84,9 +87,91 @@ struct ErrorBody<'a> {
 }
 
 #[derive(Serialize)]
-struct Details<'a> {
-    field: &'a str,
-    reason: &'a str,
+#[serde(untagged)]
+enum Details<'a> {
+    Field { field: &'a str, reason: &'a str },
+    Scope { route: &'a str, scope: &'a str },
+}
+
+/// `response` with another status (for 201 Created).
+pub fn with_status(mut response: Response<Body>, status: StatusCode) -> Response<Body> {
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// `response` with `name: value` added; a value that is not a valid header is left out.
+pub fn with_header(mut response: Response<Body>, name: &'static str, value: &str) -> Response<Body> {
+    if let Ok(value) = value.parse() {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+/// 204 No Content.
+pub fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// A call's `ETag` header value: its revision, quoted (a strong entity tag).
+pub fn etag(revision: &str) -> String {
+    format!("\"{revision}\"")
+}
+
+/// The request body's bytes (lambda_http has already decoded a base64 body).
+pub fn body(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// 415 unless the request's `Content-Type` is `expected` (parameters such as `charset=utf-8` aside).
+pub fn require_content_type(req: &Request, expected: &'static str) -> Result<(), ApiError> {
+    let given = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match given {
+        Some(t) if t == expected => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType { expected }),
+    }
+}
+
+/// The write's precondition from `If-Match` (one strong entity tag, or `*`) and `If-None-Match` (`*`
+/// only); both at once, a weak tag or a list is a 400 naming the header.
+pub fn precondition(req: &Request) -> Result<Condition, ApiError> {
+    let header = |name: &'static str| -> Result<Option<String>, ApiError> {
+        let mut values = req.headers().get_all(name).iter();
+        let Some(first) = values.next() else { return Ok(None) };
+        if values.next().is_some() {
+            return Err(ApiError::invalid(name, "given more than once"));
+        }
+        let text = first.to_str().map_err(|_| ApiError::invalid(name, "is not text"))?;
+        Ok(Some(text.trim().to_owned()))
+    };
+    let if_match = header("if-match")?;
+    let if_none_match = header("if-none-match")?;
+    match (if_match, if_none_match) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("If-None-Match", "cannot be sent with If-Match")),
+        (None, None) => Ok(Condition::Always),
+        (None, Some(v)) if v == "*" => Ok(Condition::Absent),
+        (None, Some(_)) => Err(ApiError::invalid("If-None-Match", "only * is supported on a write")),
+        (Some(v), None) if v == "*" => Ok(Condition::Present),
+        (Some(v), None) => match v.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(tag) if !tag.is_empty() && !tag.contains(['"', ',']) => Ok(Condition::Revision(tag.to_owned())),
+            _ => Err(ApiError::invalid(
+                "If-Match",
+                "must be one entity tag as ETag gives it (\"…\") or *",
+            )),
+        },
+    }
 }
 
 /// 302 to `location`, never cached (each link is fresh); the body repeats it as `{"success": true, "data": …}`
@@ -109,11 +194,14 @@ pub fn redirect<T: Serialize>(location: &str, data: &T) -> Response<Body> {
 /// Seed 000's error envelope, with the request id and, for a bad parameter, which one and why.
 pub fn error(err: &ApiError, request_id: &str) -> Response<Body> {
     let details = match err {
-        ApiError::InvalidParameter { field, reason } => Some(Details { field, reason }),
-        ApiError::InvalidCursor(reason) => Some(Details {
+        ApiError::InvalidParameter { field, reason } | ApiError::Conflict { field, reason } => {
+            Some(Details::Field { field, reason })
+        }
+        ApiError::InvalidCursor(reason) => Some(Details::Field {
             field: "cursor",
             reason,
         }),
+        ApiError::Forbidden { route, scope } => Some(Details::Scope { route, scope }),
         _ => None,
     };
     let body = Failure {
@@ -157,27 +245,35 @@ pub enum AuthMode {
     Local,
 }
 
-/// What the authorizer said about the request: `None` when no authorizer ran; otherwise its tenant, or
-/// 401 when it found no valid key.
-pub fn authorizer_tenant(req: &Request) -> Option<Result<TenantId, ApiError>> {
+/// What the authorizer said about the request: `None` when no authorizer ran; otherwise who the key speaks
+/// for, or 401 when it found no valid key.
+pub fn authorizer_caller(req: &Request) -> Option<Result<Caller, ApiError>> {
     let authorizer = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref()?,
         _ => return None,
     };
     // The authorizer ran: its word is final, a missing tenant means a bad key.
+    let tenant = authorizer
+        .fields
+        .get(TENANT_CONTEXT_KEY)
+        .and_then(|v| v.as_str())
+        .and_then(|t| TenantId::parse(t).ok());
+    let scopes = authorizer
+        .fields
+        .get(SCOPES_CONTEXT_KEY)
+        .and_then(|v| v.as_str())
+        .map(|list| list.split(' ').filter_map(Scope::parse).collect())
+        .unwrap_or_default();
     Some(
-        authorizer
-            .fields
-            .get(TENANT_CONTEXT_KEY)
-            .and_then(|v| v.as_str())
-            .and_then(|t| TenantId::parse(t).ok())
+        tenant
+            .map(|tenant| Caller { tenant, scopes })
             .ok_or(ApiError::Unauthorized),
     )
 }
 
-/// The tenant the request acts for; never taken from anything the caller sends directly.
-pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<TenantId, ApiError> {
-    match (authorizer_tenant(req), mode) {
+/// Who the request acts for; never taken from anything the caller sends directly.
+pub async fn caller(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<Caller, ApiError> {
+    match (authorizer_caller(req), mode) {
         (Some(verdict), _) => verdict,
         (None, AuthMode::Local) => {
             let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
@@ -188,6 +284,26 @@ pub async fn tenant(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result
         }
         (None, AuthMode::Authorizer) => Err(ApiError::Unauthorized),
     }
+}
+
+/// The tenant of a caller that holds `scope`: 401 without a valid key, 403 naming the route and the scope
+/// when the key lacks it. Logged as the request's tenant either way.
+pub async fn authorize(
+    req: &Request,
+    mode: AuthMode,
+    keys: &DynamoStore,
+    log: &mut RequestLog,
+    scope: Scope,
+) -> Result<TenantId, ApiError> {
+    let caller = caller(req, mode, keys).await?;
+    log.tenant(&caller.tenant);
+    if !caller.may(scope) {
+        return Err(ApiError::Forbidden {
+            route: log.route,
+            scope: scope.as_str(),
+        });
+    }
+    Ok(caller.tenant)
 }
 
 /// The one structured log line a request leaves: `{"message":"request","requestId","route","status",

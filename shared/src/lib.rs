@@ -17,16 +17,19 @@
 //!    [`store::batch`] and [`store::s3`] (every S3 call). No AWS SDK type leaves it.
 //! 6. [`model`]: the call as the API speaks of it (seed 000's fields, camelCase), a bounded summary and
 //!    unbounded content; [`recording`]: retention rules (pure), the moment a link may be served.
-//! 7. [`view`]: the JSON a response carries.
+//! 7. [`view`]: the JSON a response carries; [`write`]: the write routes' operations (PUT, PATCH, DELETE,
+//!    erasure, recording upload), each through [`validate`] and the store's write protocol.
 //!
 //! Beside the request path: [`expiry`], the hourly job (recordings past retention, replaced content left
 //! behind); and, for the operator tool and tests only (feature `admin`), [`import`], [`synth`] and
-//! [`template`].
+//! [`template`]. With feature `audio`: [`audio`], an uploaded recording's format checked and duration read.
 //!
 //! Not here: anything HTTP-framework or Lambda-runtime specific beyond `lambda_http`'s request type.
 
 pub mod apikey;
 pub mod app;
+#[cfg(feature = "audio")]
+pub mod audio;
 pub mod aws;
 pub mod clock;
 pub mod config;
@@ -49,6 +52,7 @@ pub mod telemetry;
 pub mod template;
 pub mod validate;
 pub mod view;
+pub mod write;
 
 pub use app::App;
 pub use error::{ApiError, StoreError};

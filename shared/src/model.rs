@@ -69,6 +69,11 @@ impl CallStatus {
         CallStatus::Canceled,
     ];
 
+    /// Whether the call has ended: `completed`, `busy`, `no-answer`, `failed` or `canceled`.
+    pub fn is_final(self) -> bool {
+        !matches!(self, CallStatus::Queued | CallStatus::Ringing | CallStatus::InProgress)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CallStatus::Queued => "queued",
@@ -195,6 +200,9 @@ pub struct StoredRecording {
     /// When the recording was made; retention counts from here (the call's end when unknown).
     #[serde(default)]
     pub recorded_at: Option<DateTime<Utc>>,
+    /// Why the recording is `failed`: what the check of an upload found (shown as `recordingFailureReason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }
 
 /// The bounded part of a call: everything a list page shows, stored as plain attributes.
@@ -261,7 +269,9 @@ pub struct CallSummary {
 pub struct Word {
     pub word: String,
     /// Seconds from the start of the call.
+    #[serde(serialize_with = "seconds::serialize")]
     pub start: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub end: f64,
 }
 
@@ -288,9 +298,9 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<bool>,
     /// Seconds from the start of the call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "seconds::option")]
     pub start_offset: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "seconds::option")]
     pub end_offset: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub words: Option<Vec<Word>>,
@@ -307,14 +317,21 @@ pub struct CallEvent {
     pub data: Value,
 }
 
-/// Distribution of one latency measure, in milliseconds.
+/// Distribution of one latency measure, in milliseconds (whole figures written as integers, as the
+/// platforms send them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LatencyStats {
+    #[serde(serialize_with = "seconds::serialize")]
     pub min: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub max: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub p50: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub p90: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub p95: f64,
+    #[serde(serialize_with = "seconds::serialize")]
     pub p99: f64,
     pub num: u32,
 }
@@ -377,6 +394,24 @@ fn normalise_number(number: &mut Option<String>) {
     if let Some(n) = number.as_deref().and_then(crate::phone::e164) {
         *number = Some(n);
     }
+}
+
+/// The lifecycle rule between a stored call and the one that would replace it: `queued → ringing →
+/// in-progress → a final status`, and an ended call never goes back to a status that is not final (a late,
+/// out-of-order update must not undo it). A final status may be corrected to another final one; before the
+/// end, any order is taken (platforms skip and repeat states). `Err((field, reason))` refuses.
+pub fn lifecycle(stored: &CallSummary, new: &CallSummary) -> Result<(), (String, String)> {
+    if stored.status.is_final() && !new.status.is_final() {
+        return Err((
+            "status".to_owned(),
+            format!(
+                "the call has ended ({}); it cannot go back to {}",
+                stored.status.as_str(),
+                new.status.as_str()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl CallSummary {

@@ -50,6 +50,29 @@ pub fn object_key(tenant: &TenantId, call: &CallId, created: DateTime<Utc>, form
     )
 }
 
+/// The tenant, call and format an object key of [`object_key`] names; `None` for any other key.
+pub fn parse_object_key(key: &str) -> Option<(TenantId, CallId, String)> {
+    let rest = key.strip_prefix(RECORDINGS_PREFIX)?;
+    let mut parts = rest.split('/');
+    let (tenant, y, m, d, file) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if parts.next().is_some() {
+        return None;
+    }
+    let date_ok = [(y, 4), (m, 2), (d, 2)]
+        .iter()
+        .all(|(p, n)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()));
+    let (call, format) = file.rsplit_once('.')?;
+    let tenant = TenantId::parse(tenant).ok()?;
+    let call = CallId::parse(call).ok()?;
+    (date_ok && !format.is_empty()).then(|| (tenant, call, format.to_owned()))
+}
+
 /// What the API says about a call's recording at a given moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordingState {
@@ -60,6 +83,8 @@ pub struct RecordingState {
     pub expires_at: Option<DateTime<Utc>>,
     /// Present only when a link may be made now: the object and how long the link may live.
     pub link: Option<LinkGrant>,
+    /// Why a `failed` recording failed, when known.
+    pub failure_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +126,7 @@ pub fn state(
             duration: None,
             expires_at: None,
             link: None,
+            failure_reason: None,
         };
     };
     let expires = expires_at(summary, rec, retention);
@@ -129,6 +155,7 @@ pub fn state(
         duration: rec.duration,
         expires_at: Some(expires),
         link,
+        failure_reason: rec.failure_reason.clone().filter(|_| status == RecordingStatus::Failed),
     }
 }
 
@@ -156,6 +183,25 @@ mod tests {
             duration: Some(330.0),
             key: Some("recordings/t/2025/01/15/c1.m4a".into()),
             recorded_at: None,
+            failure_reason: None,
+        }
+    }
+
+    #[test]
+    fn object_keys_parse_back_to_their_tenant_call_and_format() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let call = CallId::parse("retell:abc.1").unwrap();
+        let created = "2025-01-15T10:00:00Z".parse().unwrap();
+        let key = object_key(&tenant, &call, created, "wav");
+        assert_eq!(parse_object_key(&key), Some((tenant, call, "wav".to_owned())));
+        for bad in [
+            "recordings/acme/2025/01/15/c1",
+            "recordings/acme/2025/1/15/c1.wav",
+            "recordings/acme/2025/01/15/x/c1.wav",
+            "other/acme/2025/01/15/c1.wav",
+            "recordings/a b/2025/01/15/c1.wav",
+        ] {
+            assert_eq!(parse_object_key(bad), None, "{bad}");
         }
     }
 

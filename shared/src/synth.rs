@@ -258,6 +258,7 @@ impl Generator {
                 "wav",
             )),
             recorded_at: end_time,
+            failure_reason: None,
         });
         let summary = CallSummary {
             id: id.to_owned(),

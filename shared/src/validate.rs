@@ -19,7 +19,7 @@
 //! |---|---|
 //! | every object of the format (the call, `assistant`, each message, word, event…) | a JSON object, never an array of its fields |
 //! | any key not in the call's format, at any level | refused (`callMetadata`, `toolInfo.arguments`, `toolInfo.result` and `events[].data` are free-form) |
-//! | `messagesCount`, `transcript`, `recordingUrl`, `recordingUrlExpiresAt`, `recordingExpiresAt`, `updatedAt` | derived by the server: accepted, whatever their value, and ignored; `updatedAt` becomes the moment of writing |
+//! | `messagesCount`, `transcript`, `recordingUrl`, `recordingUrlExpiresAt`, `recordingExpiresAt`, `recordingFailureReason`, `updatedAt` | derived by the server: accepted, whatever their value, and ignored; `updatedAt` becomes the moment of writing |
 //! | `id` | [`CallId`] rules (1–128 of `A–Z a–z 0–9 _ - . :`); required unless the route names the call, and then equal to it |
 //! | `direction`, `status`, `createdAt` | required |
 //! | `messages[].id`, `role`, `content`, `timestamp`; `words[].word`, `start`, `end`; `toolInfo.name`; `events[].timestamp`, `type`; `assistant` / `campaign` `{id, name}`; `phoneNumber` `{id, number}`; every `costBreakdown[]` field; every `latency.*` figure | required within their object |
@@ -115,6 +115,58 @@ pub fn call(
             Err(first(faults, value))
         }
     }
+}
+
+/// Largest request body a write takes, in bytes (Lambda's own limit on a request is 6 MB; bigger calls go
+/// through the operator import).
+pub const MAX_BODY_BYTES: usize = 6_000_000;
+
+/// A request body as JSON: 413 over [`MAX_BODY_BYTES`], 400 naming `body` when it is not JSON.
+pub fn body(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid("body", "is required: a JSON object"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::invalid(
+            "body",
+            format!("is not JSON (line {}, column {})", e.line(), e.column()),
+        )
+    })
+}
+
+/// Largest recording an upload may announce: 2 GiB (a 2-hour call as 16-bit 48 kHz stereo WAV is 1.4 GB).
+pub const MAX_RECORDING_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// POST /api/v1/calls/{callId}/recording: what the upload will send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRequest {
+    pub format: RecordingFormat,
+    pub content_length: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UploadIn {
+    format: RecordingFormat,
+    content_length: u64,
+}
+
+/// Reads an upload request: `{"format": "wav"|"mp3"|"m4a"|"ogg"|"webm", "contentLength": 1..=2 GiB}`.
+pub fn upload(value: &Value) -> Result<UploadRequest, ApiError> {
+    let Object(input): Object<UploadIn> = serde_path_to_error::deserialize(value).map_err(|e| read_failure(&e))?;
+    if input.content_length == 0 || input.content_length > MAX_RECORDING_BYTES {
+        return Err(ApiError::invalid(
+            "contentLength",
+            format!("must be a whole number of bytes from 1 to {MAX_RECORDING_BYTES}"),
+        ));
+    }
+    Ok(UploadRequest {
+        format: input.format,
+        content_length: input.content_length,
+    })
 }
 
 /// Of several failures, the one that comes first in `value`'s reading order.
@@ -290,6 +342,7 @@ fn record(tenant: &TenantId, id: CallId, input: CallIn, now: DateTime<Utc>) -> C
         format,
         duration: input.recording_duration.map(|d| d.0),
         recorded_at: None,
+        failure_reason: None,
     });
     let named = |Object(n): Object<NamedIn>| NamedRef {
         id: n.id.0,
@@ -466,6 +519,8 @@ struct CallIn {
     _recording_url_expires_at: Option<IgnoredAny>,
     #[serde(rename = "recordingExpiresAt")]
     _recording_expires_at: Option<IgnoredAny>,
+    #[serde(rename = "recordingFailureReason")]
+    _recording_failure_reason: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -741,9 +796,9 @@ impl<'de> Deserialize<'de> for Currency {
 }
 
 /// One of the recording formats the API stores.
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum RecordingFormat {
+pub enum RecordingFormat {
     Wav,
     Mp3,
     M4a,
@@ -752,7 +807,18 @@ enum RecordingFormat {
 }
 
 impl RecordingFormat {
-    fn as_str(&self) -> &'static str {
+    /// The media type an upload of this format is sent with (and bound to).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            RecordingFormat::Wav => "audio/wav",
+            RecordingFormat::Mp3 => "audio/mpeg",
+            RecordingFormat::M4a => "audio/mp4",
+            RecordingFormat::Ogg => "audio/ogg",
+            RecordingFormat::Webm => "audio/webm",
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
         match self {
             RecordingFormat::Wav => "wav",
             RecordingFormat::Mp3 => "mp3",
@@ -1547,5 +1613,39 @@ mod tests {
             }
         }
         assert!(refusals > all.len() * 4, "{refusals} refusals over {} nodes", all.len());
+    }
+
+    #[test]
+    fn seed_003_written_in_our_format_is_accepted_whole() {
+        let value: Value = serde_json::from_str(include_str!("../../fixtures/seed-003-call.json")).unwrap();
+        let now = at("2026-12-01T00:00:00Z");
+        let call = call(&TenantId::parse("acme").unwrap(), &value, None, now).expect("seed 003 is accepted");
+        assert_eq!(call.summary.id, "call-456");
+        assert_eq!(
+            call.summary.status,
+            CallStatus::InProgress,
+            "seed 003's call is ONGOING"
+        );
+        assert_eq!(call.summary.cost.map(|c| c.to_string()).as_deref(), Some("0.15"));
+        assert_eq!(call.summary.currency.as_deref(), Some("USD"));
+        assert_eq!(call.summary.cost_breakdown.len(), 2);
+        assert!(call.summary.telephony.as_ref().is_some_and(|t| t.call_sid.is_some()));
+        let messages = &call.content.messages;
+        assert!(!messages.is_empty());
+        let words = messages
+            .iter()
+            .find_map(|m| m.words.as_ref())
+            .expect("word timings carried over");
+        assert_eq!(
+            (words[0].start, words[0].end),
+            (35.0, 35.5),
+            "seconds from the start of the call"
+        );
+        // Seed 003's transcript_with_tool_calls is empty: there is no tool turn to carry over.
+        assert!(!messages.iter().any(|m| m.role == Role::Tool || m.tool_info.is_some()));
+        let latency = call.content.latency.as_ref().expect("latency carried over");
+        assert_eq!(latency.e2e.as_ref().map(|s| s.num), Some(15));
+        assert_eq!(latency.llm.as_ref().map(|s| s.num), Some(8));
+        assert_eq!(call.content.events.len(), 2);
     }
 }

@@ -27,6 +27,8 @@ pub struct CallDetail {
     #[serde(serialize_with = "crate::model::seconds::option")]
     pub recording_duration: Option<f64>,
     pub recording_expires_at: Option<DateTime<Utc>>,
+    /// Why the recording is `failed` (the upload's check); `null` otherwise.
+    pub recording_failure_reason: Option<String>,
     pub recording_url: Option<String>,
     pub recording_url_expires_at: Option<DateTime<Utc>>,
 }
@@ -75,6 +77,7 @@ impl CallDetail {
             recording_format: recording.format,
             recording_duration: recording.duration,
             recording_expires_at: recording.expires_at,
+            recording_failure_reason: recording.failure_reason,
             recording_url,
             recording_url_expires_at,
         })
@@ -115,6 +118,7 @@ pub struct CallListItem {
     #[serde(serialize_with = "crate::model::seconds::option")]
     pub recording_duration: Option<f64>,
     pub recording_expires_at: Option<DateTime<Utc>>,
+    pub recording_failure_reason: Option<String>,
 }
 
 impl CallListItem {
@@ -125,6 +129,7 @@ impl CallListItem {
             recording_format: recording.format,
             recording_duration: recording.duration,
             recording_expires_at: recording.expires_at,
+            recording_failure_reason: recording.failure_reason,
         }
     }
 }

@@ -90,7 +90,10 @@ pub fn get_call_event(tenant: Option<&str>, call_id: &str) -> Value {
     ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}"));
     match tenant {
         Some("") => ev["requestContext"]["authorizer"]["lambda"] = serde_json::json!({}),
-        Some(t) => ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned()),
+        Some(t) => {
+            ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned());
+            ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
+        }
         None => {
             ev["requestContext"]
                 .as_object_mut()
@@ -129,7 +132,11 @@ fn reply(response: lambda_http::Response<Body>) -> Reply {
         Body::Empty => Vec::new(),
         _ => Vec::new(),
     };
-    let body = serde_json::from_slice(&bytes).expect("every response is JSON");
+    // Every response is JSON but a 204's, which has no body.
+    let body = match (status, bytes.is_empty()) {
+        (204, true) => Value::Null,
+        _ => serde_json::from_slice(&bytes).expect("every response is JSON"),
+    };
     Reply { status, headers, body }
 }
 
@@ -153,6 +160,7 @@ pub fn get_recording_event(tenant: &str, call_id: &str, query: &[(&str, &str)]) 
     ev["pathParameters"]["callId"] = Value::String(call_id.to_owned());
     ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}/recording"));
     ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
+    ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
     ev["queryStringParameters"] = query
         .iter()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
@@ -229,6 +237,7 @@ pub fn http_get(url: &str) -> Vec<u8> {
 pub fn list_event(tenant: &str, query: &[(&str, &str)]) -> Value {
     let mut ev = event("list-calls.json");
     ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
+    ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
     let mut params = serde_json::Map::new();
     for (k, v) in query {
         // API Gateway joins a repeated name's values with commas.
@@ -259,4 +268,203 @@ pub async fn list_calls(app: &App, req: Request) -> Reply {
 /// One list request as `tenant`, the way API Gateway delivers it after the authorizer.
 pub async fn list(stack: &Stack, tenant: &str, query: &[(&str, &str)]) -> Reply {
     list_calls(&stack.app, request(&list_event(tenant, query))).await
+}
+
+/// A write request as API Gateway delivers it after the authorizer: `events/put-call.json` made into
+/// `method path` (`call_id` fills `{callId}`; `None` for `/api/v1/calls`), for `tenant` with `scopes`.
+pub struct Write<'a> {
+    pub tenant: &'a str,
+    pub scopes: &'a str,
+    pub method: &'a str,
+    pub call_id: Option<&'a str>,
+    pub recording: bool,
+    pub body: Option<String>,
+    pub content_type: &'a str,
+    pub headers: Vec<(&'a str, String)>,
+    pub query: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Write<'a> {
+    pub fn new(method: &'a str, call_id: Option<&'a str>) -> Self {
+        Write {
+            tenant: "acme",
+            scopes: "calls:read calls:write",
+            method,
+            call_id,
+            recording: false,
+            body: None,
+            content_type: "application/json",
+            headers: Vec::new(),
+            query: Vec::new(),
+        }
+    }
+
+    pub fn put(call_id: &'a str, body: &Value) -> Self {
+        Write::new("PUT", Some(call_id)).body(body)
+    }
+
+    pub fn patch(call_id: &'a str, patch: &Value) -> Self {
+        let mut w = Write::new("PATCH", Some(call_id)).body(patch);
+        w.content_type = "application/merge-patch+json";
+        w
+    }
+
+    pub fn body(mut self, body: &Value) -> Self {
+        self.body = Some(body.to_string());
+        self
+    }
+
+    pub fn tenant(mut self, tenant: &'a str) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
+    pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn event(&self) -> Value {
+        let mut ev = event("put-call.json");
+        let path = match (self.call_id, self.recording) {
+            (Some(id), true) => format!("/api/v1/calls/{id}/recording"),
+            (Some(id), false) => format!("/api/v1/calls/{id}"),
+            (None, _) => "/api/v1/calls".to_owned(),
+        };
+        let template = match (self.call_id, self.recording) {
+            (Some(_), true) => "/api/v1/calls/{callId}/recording",
+            (Some(_), false) => "/api/v1/calls/{callId}",
+            (None, _) => "/api/v1/calls",
+        };
+        let route = format!("{} {template}", self.method);
+        ev["routeKey"] = Value::String(route.clone());
+        ev["requestContext"]["routeKey"] = Value::String(route);
+        ev["rawPath"] = Value::String(path.clone());
+        ev["requestContext"]["http"]["path"] = Value::String(path);
+        ev["requestContext"]["http"]["method"] = Value::String(self.method.to_owned());
+        ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(self.tenant.to_owned());
+        ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String(self.scopes.to_owned());
+        match self.call_id {
+            Some(id) => ev["pathParameters"] = serde_json::json!({ "callId": id }),
+            None => {
+                ev.as_object_mut().expect("event").remove("pathParameters");
+            }
+        }
+        match &self.body {
+            Some(body) => {
+                ev["body"] = Value::String(body.clone());
+                ev["headers"]["content-type"] = Value::String(self.content_type.to_owned());
+            }
+            None => {
+                let ev = ev.as_object_mut().expect("event");
+                ev.remove("body");
+                ev["headers"].as_object_mut().expect("headers").remove("content-type");
+            }
+        }
+        for (name, value) in &self.headers {
+            ev["headers"][*name] = Value::String(value.clone());
+        }
+        if !self.query.is_empty() {
+            ev["queryStringParameters"] = self
+                .query
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect();
+            ev["rawQueryString"] = Value::String(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(self.query.iter())
+                    .finish(),
+            );
+        }
+        ev
+    }
+
+    /// Sends it through write-call's entry point.
+    pub async fn send(&self, app: &App) -> Reply {
+        self.send_event(app, &self.event()).await
+    }
+
+    /// Sends `event` (this write's, changed) through write-call's entry point.
+    pub async fn send_event(&self, app: &App, event: &Value) -> Reply {
+        reply(
+            write_call::handle(app, request(event))
+                .await
+                .expect("the handler answers every request"),
+        )
+    }
+}
+
+/// `events/recording-check.json` for the object `key` of `size` bytes, sent through recording-check's
+/// entry point: what the check answered.
+pub async fn check_recording(app: &App, key: &str, size: u64) -> Result<Value, lambda_runtime::Error> {
+    let mut ev = event("recording-check.json");
+    ev["detail"]["bucket"]["name"] = Value::String(app.recordings.bucket().to_owned());
+    ev["detail"]["object"]["key"] = Value::String(key.to_owned());
+    ev["detail"]["object"]["size"] = Value::from(size);
+    let context = lambda_runtime::Context::default();
+    recording_check::handle(app, lambda_runtime::LambdaEvent::new(ev, context)).await
+}
+
+/// Every item of `tenant`'s call `call_id` in the table (summary and content parts), by a Query of its
+/// partition.
+pub async fn call_items(stack: &Stack, tenant: &str, call_id: &str) -> usize {
+    use callrecords::store::layout;
+    let pk = layout::call_pk(
+        &callrecords::TenantId::parse(tenant).expect("tenant"),
+        &callrecords::CallId::parse(call_id).expect("call id"),
+    );
+    let out = stack
+        .app
+        .store
+        .client()
+        .query()
+        .table_name(stack.app.store.table())
+        .key_condition_expression("#p = :p")
+        .expression_attribute_names("#p", layout::PK)
+        .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query");
+    out.items().len()
+}
+
+/// The keys of every object in the stack's bucket.
+pub async fn objects(stack: &Stack) -> Vec<String> {
+    let out = stack
+        .app
+        .recordings
+        .client()
+        .list_objects_v2()
+        .bucket(stack.app.recordings.bucket())
+        .send()
+        .await
+        .expect("list objects");
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// A PCM WAV file: 8 kHz, mono, 16-bit, `frames` samples of a tone.
+pub fn wav(frames: u32) -> Vec<u8> {
+    let data_len = frames * 2;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let sample = ((i as f64 * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16;
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
 }

@@ -1,6 +1,7 @@
 //! API keys: the authorizer's verdicts, the handler's 401s, local mode, and the key lifecycle.
 
 use aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use callrecords::apikey::Scope;
 use callrecords::store::calls::Condition;
 use callrecords::{apikey, validate, TenantId};
 use integration_tests::*;
@@ -10,7 +11,11 @@ use serde_json::Value;
 const NOW: &str = "2025-01-15T11:00:00Z";
 
 async fn new_key(stack: &Stack, t: &str) -> apikey::NewKey {
-    let key = apikey::generate(&TenantId::parse(t).unwrap(), "test", at(NOW)).unwrap();
+    new_key_with(stack, t, &[Scope::CallsRead]).await
+}
+
+async fn new_key_with(stack: &Stack, t: &str, scopes: &[Scope]) -> apikey::NewKey {
+    let key = apikey::generate(&TenantId::parse(t).unwrap(), "test", scopes, at(NOW)).unwrap();
     stack.app.store.put_key(&key.record).await.unwrap();
     key
 }
@@ -40,13 +45,55 @@ async fn the_authorizer_maps_a_valid_key_to_its_tenant() {
     let key = new_key(&stack, "acme").await;
     let ctx = authorize(&stack, Some(&format!("Bearer {}", key.key))).await;
     assert_eq!(ctx["tenantId"], "acme");
+    assert_eq!(ctx["scopes"], "calls:read");
+    let both = new_key_with(&stack, "acme", &[Scope::CallsWrite, Scope::CallsRead]).await;
+    let ctx = authorize(&stack, Some(&format!("Bearer {}", both.key))).await;
+    assert_eq!(ctx["scopes"], "calls:read calls:write");
+}
+
+#[tokio::test]
+async fn in_local_mode_a_key_without_the_routes_scope_gets_403_naming_it() {
+    let stack = stack_with(NOW, true).await;
+    let record = validate::call(&TenantId::parse("acme").unwrap(), &seed_000()["data"], None, at(NOW)).unwrap();
+    stack
+        .app
+        .store
+        .put_call(&TenantId::parse("acme").unwrap(), record, &Condition::Always, at(NOW))
+        .await
+        .unwrap();
+    let read = new_key_with(&stack, "acme", &[Scope::CallsRead]).await;
+    let write = new_key_with(&stack, "acme", &[Scope::CallsWrite]).await;
+
+    let mut put = Write::put("call_123", &seed_000()["data"]).event();
+    put["requestContext"].as_object_mut().unwrap().remove("authorizer");
+    put["headers"]["authorization"] = Value::String(format!("Bearer {}", read.key));
+    let reply = Write::put("call_123", &Value::Null).send_event(&stack.app, &put).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(reply.body["error"]["details"]["scope"], "calls:write");
+
+    let mut get = get_call_event(None, "call_123");
+    get["headers"]["authorization"] = Value::String(format!("Bearer {}", write.key));
+    let reply = get_call(&stack.app, request(&get)).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!(
+        reply.body["error"]["details"],
+        serde_json::json!({"route": "GET /api/v1/calls/{callId}", "scope": "calls:read"})
+    );
+    get["headers"]["authorization"] = Value::String(format!("Bearer {}", read.key));
+    assert_eq!(get_call(&stack.app, request(&get)).await.status, 200);
 }
 
 #[tokio::test]
 async fn missing_invalid_and_revoked_keys_get_no_tenant() {
     let stack = stack(NOW).await;
     let key = new_key(&stack, "acme").await;
-    let unknown = apikey::generate(&TenantId::parse("acme").unwrap(), "never stored", at(NOW)).unwrap();
+    let unknown = apikey::generate(
+        &TenantId::parse("acme").unwrap(),
+        "never stored",
+        &[Scope::CallsRead],
+        at(NOW),
+    )
+    .unwrap();
     let tampered = format!("{}x", &key.key[..key.key.len() - 1]);
 
     for (what, header) in [
@@ -139,7 +186,13 @@ async fn in_local_mode_the_handler_checks_the_bearer_key_itself() {
 async fn keys_are_listed_per_tenant_newest_first_and_revocation_is_recorded() {
     let stack = stack(NOW).await;
     let first = new_key(&stack, "acme").await;
-    let mut second = apikey::generate(&TenantId::parse("acme").unwrap(), "second", at("2025-01-15T12:00:00Z")).unwrap();
+    let mut second = apikey::generate(
+        &TenantId::parse("acme").unwrap(),
+        "second",
+        &[Scope::CallsRead],
+        at("2025-01-15T12:00:00Z"),
+    )
+    .unwrap();
     second.record.label = "second".into();
     stack.app.store.put_key(&second.record).await.unwrap();
     new_key(&stack, "globex").await;

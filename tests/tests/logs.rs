@@ -54,7 +54,7 @@ fn with_key(mut ev: Value, key: &str) -> Value {
 async fn each_request_logs_one_line_with_route_status_latency_and_tenant_and_never_a_key_or_number() {
     let stack = stack_with(NOW, true).await;
     let acme = TenantId::parse("acme").unwrap();
-    let key = apikey::generate(&acme, "logs", at(NOW)).unwrap();
+    let key = apikey::generate(&acme, "logs", &[apikey::Scope::CallsRead], at(NOW)).unwrap();
     stack.app.store.put_key(&key.record).await.unwrap();
     let mut call = Generator::new(3).call(&acme, "call_1", CallStatus::Completed, Direction::Inbound, at(NOW), 2);
     call.summary.from = Some("+1 (415) 555-0123".into());

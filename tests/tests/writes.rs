@@ -147,6 +147,7 @@ async fn eight_concurrent_writers_always_leave_one_whole_version_and_no_other_pa
                 Written::Superseded => "superseded",
                 Written::Unchanged { .. } => "unchanged",
                 Written::PreconditionFailed => "precondition failed",
+                Written::Refused { .. } => "refused",
             };
             *outcomes.entry(name).or_default() += 1;
         }

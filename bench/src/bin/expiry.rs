@@ -43,6 +43,7 @@ fn call(tenant: &TenantId, base: &CallRecord, i: usize, made: DateTime<Utc>, rec
         duration: Some(330.0),
         key: Some(object_key(tenant, &CallId::parse(&id).expect("valid id"), made, "m4a")),
         recorded_at: Some(made),
+        failure_reason: None,
     });
     c
 }

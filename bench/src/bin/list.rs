@@ -62,7 +62,7 @@ fn event(query: &str) -> Request {
             "http": {"method": "GET", "path": "/api/v1/calls", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
             "requestId": "bench", "routeKey": "GET /api/v1/calls", "stage": "$default",
             "time": "01/Jun/2025:00:00:00 +0000", "timeEpoch": 1748736000000u64,
-            "authorizer": {"lambda": {"tenantId": "bench"}}
+            "authorizer": {"lambda": {"tenantId": "bench", "scopes": "calls:read"}}
         },
         "isBase64Encoded": false
     });

@@ -378,6 +378,7 @@ fn api_event(path: &str, query: &str, call_id: Option<&str>) -> lambda_http::Req
     event["requestContext"]["http"]["path"] = path.into();
     event["rawQueryString"] = query.into();
     event["requestContext"]["authorizer"]["lambda"]["tenantId"] = "bench".into();
+    event["requestContext"]["authorizer"]["lambda"]["scopes"] = "calls:read".into();
     match call_id {
         Some(id) => event["pathParameters"]["callId"] = id.into(),
         None => {

@@ -2,6 +2,7 @@
 //! open never holds a dead one. 302 to the link by default; JSON `{url, expiresAt}` with `?format=json` or
 //! `Accept: application/json`. 404 when the call has no servable recording, 410 once retention has ended.
 
+use callrecords::apikey::Scope;
 use callrecords::http::{self, RequestLog};
 use callrecords::store::Link;
 use callrecords::{ApiError, App, CallId};
@@ -42,8 +43,7 @@ fn wants_json(req: &Request) -> Result<bool, ApiError> {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let mut log = RequestLog::start("GET /api/v1/calls/{callId}/recording", &req);
     let result = async {
-        let tenant = http::tenant(&req, app.auth_mode(), &app.store).await?;
-        log.tenant(&tenant);
+        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
         let json = wants_json(&req)?;
         let id = CallId::parse(req.path_parameters().first("callId").unwrap_or_default())?;
         Ok::<(Link, bool), ApiError>((app.recording_link(&tenant, &id).await?, json))

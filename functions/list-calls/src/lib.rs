@@ -1,6 +1,7 @@
 //! GET /api/v1/calls: read the query string, ask the domain for one page, map the result. Glue only; the
 //! rules (filters, indexes, cursor) are in `callrecords::list`.
 
+use callrecords::apikey::Scope;
 use callrecords::http::{self, RequestLog};
 use callrecords::list::ListQuery;
 use callrecords::App;
@@ -9,8 +10,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let mut log = RequestLog::start("GET /api/v1/calls", &req);
     let result = async {
-        let tenant = http::tenant(&req, app.auth_mode(), &app.store).await?;
-        log.tenant(&tenant);
+        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
         let params = req.query_string_parameters();
         let query = ListQuery::parse(params.iter())?;
         app.list_calls(&tenant, &query).await

@@ -52,34 +52,81 @@ pub enum Condition {
     /// Nothing: the last writer wins, whole.
     #[default]
     Always,
-    /// The call exists with this revision (`If-Match`).
+    /// The call exists with this revision (`If-Match: "<etag>"`).
     Revision(String),
+    /// The call exists, whatever its revision (`If-Match: *`).
+    Present,
     /// The call does not exist (`If-None-Match: *`).
     Absent,
 }
 
 /// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Written {
-    Created {
-        revision: String,
-    },
-    Replaced {
-        revision: String,
-    },
+    Created(Saved),
+    Replaced(Saved),
     /// The call was stored exactly so already; nothing was written.
-    Unchanged {
-        revision: String,
-    },
+    Unchanged(Saved),
     /// Another write committed while this one was under way and replaced it whole.
     Superseded,
     /// The [`Condition`] did not hold; nothing was written.
     PreconditionFailed,
+    /// The write's [`Rule`] refused it against the stored call; nothing was written.
+    Refused {
+        field: String,
+        reason: String,
+    },
+}
+
+/// The call's summary part as the store now holds it, and its revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    pub revision: String,
+    pub summary: CallSummary,
+    pub recording: Option<StoredRecording>,
+}
+
+/// A rule between the stored call and the one about to replace it: `Err((field, reason))` refuses the write.
+pub type Rule = fn(stored: &CallSummary, new: &CallSummary) -> Result<(), (String, String)>;
+
+/// How a write treats what is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub condition: Condition,
+    /// The stored recording is kept whatever the new call says (the API's writes: a recording's state is
+    /// the upload's and retention's to change); a new call starts without one.
+    pub keep_recording: bool,
+    /// Checked against the stored call, when there is one that can be read.
+    pub rule: Option<Rule>,
+}
+
+/// A call's summary part read for a change of its recording alone.
+#[derive(Debug, Clone)]
+pub struct ForUpdate {
+    pub summary: CallSummary,
+    pub recording: Option<StoredRecording>,
+    /// What a conditional update compares; `None` for a row written before revisions.
+    pub revision: Option<String>,
+    pub version: String,
+}
+
+impl ForUpdate {
+    /// The call's version as clients see it (`ETag`).
+    pub fn etag(&self) -> &str {
+        self.revision.as_deref().unwrap_or(&self.version)
+    }
+}
+
+impl Current {
+    fn etag(&self) -> &str {
+        self.revision.as_deref().unwrap_or(&self.version)
+    }
 }
 
 /// The summary a write replaces, as far as the write protocol needs it.
 struct Current {
     revision: Option<String>,
+    body_revision: Option<String>,
     version: String,
     /// `None` when the stored summary cannot be read (written by hand or by an older version).
     summary: Option<SummaryItem>,
@@ -141,6 +188,21 @@ impl DynamoStore {
         condition: &Condition,
         now: DateTime<Utc>,
     ) -> Result<Written, StoreError> {
+        let rules = Rules {
+            condition: condition.clone(),
+            ..Rules::default()
+        };
+        self.write_call(tenant, record, &rules, now).await
+    }
+
+    /// [`Self::put_call`] under `rules`: what the API's PUT and PATCH use.
+    pub async fn write_call(
+        &self,
+        tenant: &TenantId,
+        record: CallRecord,
+        rules: &Rules,
+        now: DateTime<Utc>,
+    ) -> Result<Written, StoreError> {
         let mut call = codec::encode_call(tenant, record)?;
         if call.chunks.len() >= TRANSACTION {
             return Err(StoreError::Failed(format!(
@@ -150,27 +212,40 @@ impl DynamoStore {
                 TRANSACTION - 1
             )));
         }
+        let condition = &rules.condition;
         let mut attempt = 0u32;
         loop {
             let current = self.current(&call.pk).await?;
             let holds = match (condition, &current) {
                 (Condition::Always, _) => true,
                 (Condition::Absent, found) => found.is_none(),
-                (Condition::Revision(want), Some(found)) => found.revision.as_deref() == Some(want.as_str()),
+                (Condition::Present, found) => found.is_some(),
+                (Condition::Revision(want), Some(found)) => found.etag() == want,
                 (Condition::Revision(_), None) => false,
             };
             if !holds {
                 return Ok(Written::PreconditionFailed);
             }
-            if let Some(stored) = current.as_ref().and_then(|c| c.summary.as_ref()) {
+            let stored = current.as_ref().and_then(|c| c.summary.as_ref());
+            if rules.keep_recording {
+                call.set_recording(stored.and_then(|s| s.recording.clone()));
+            }
+            if let (Some(rule), Some(stored)) = (rules.rule, stored) {
+                if let Err((field, reason)) = rule(&stored.summary, call.summary()) {
+                    return Ok(Written::Refused { field, reason });
+                }
+            }
+            if let Some(stored) = stored {
                 call.keep_expired(stored);
             }
             if let Some(found) = &current {
                 if let (Some(summary), Some(revision)) = (&found.summary, &found.revision) {
                     if call.same_as(summary) {
-                        return Ok(Written::Unchanged {
+                        return Ok(Written::Unchanged(Saved {
                             revision: revision.clone(),
-                        });
+                            summary: summary.summary.clone(),
+                            recording: summary.recording.clone(),
+                        }));
                     }
                 }
             }
@@ -203,23 +278,35 @@ impl DynamoStore {
                             tracing::warn!(call = %call.id, error = %e, "replaced content left for the clean-up job");
                         }
                     }
+                    let saved = Saved {
+                        revision: commit.revision,
+                        summary: call.summary().clone(),
+                        recording: call.recording().cloned(),
+                    };
                     return Ok(match current {
-                        None => Written::Created {
-                            revision: commit.revision,
-                        },
-                        Some(_) => Written::Replaced {
-                            revision: commit.revision,
-                        },
+                        None => Written::Created(saved),
+                        Some(_) => Written::Replaced(saved),
                     });
                 }
                 Err(CommitError::SummaryChanged) => {
                     if kept.is_none() {
                         self.delete_own_parts(&call, &version).await;
                     }
-                    return Ok(match condition {
-                        Condition::Always => Written::Superseded,
-                        _ => Written::PreconditionFailed,
-                    });
+                    if !matches!(condition, Condition::Always | Condition::Present) {
+                        return Ok(Written::PreconditionFailed);
+                    }
+                    // Replaced whole meanwhile: this write is ordered just before that one. Only its
+                    // recording moved: write again over what is there now.
+                    let read = current.as_ref().and_then(|c| c.body_revision.clone());
+                    let now_there = self.current(&call.pk).await?;
+                    let same_body = match (&read, &now_there) {
+                        (Some(read), Some(found)) => found.body_revision.as_ref() == Some(read),
+                        _ => false,
+                    };
+                    if !same_body {
+                        return Ok(Written::Superseded);
+                    }
+                    back_off("TransactWriteItems", &mut attempt).await?;
                 }
                 Err(CommitError::PartsMissing) | Err(CommitError::Conflict) => {
                     if kept.is_none() {
@@ -259,6 +346,152 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// A call's summary part read consistently, for a change of its recording ([`Self::update_recording`])
+    /// or a delete ([`Self::delete_call`]). `None` when the tenant has no such call.
+    pub async fn read_for_update(&self, tenant: &TenantId, id: &CallId) -> Result<Option<ForUpdate>, StoreError> {
+        let Some(current) = self.current(&layout::call_pk(tenant, id)).await? else {
+            return Ok(None);
+        };
+        let item = current
+            .summary
+            .ok_or_else(|| StoreError::Failed(format!("call {id}: summary does not decode")))?;
+        Ok(Some(ForUpdate {
+            summary: item.summary,
+            recording: item.recording,
+            revision: current.revision,
+            version: current.version,
+        }))
+    }
+
+    /// Sets a call's recording (and its place in the live-recordings index) if the call is still as `read`
+    /// found it: the new revision, or `None` when another write came first. The whole call's revision
+    /// ([`layout::BODY_REVISION`]) stays, so that a PUT racing this writes again rather than give way.
+    pub async fn update_recording(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+        read: &ForUpdate,
+        recording: &StoredRecording,
+    ) -> Result<Option<String>, StoreError> {
+        let revision = codec::token()?;
+        let value = serde_dynamo::to_attribute_value(recording)
+            .map_err(|e| StoreError::Failed(format!("encode recording: {e}")))?;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&layout::call_pk(tenant, id), layout::SUMMARY_SK)))
+            .expression_attribute_names("#rec", layout::RECORDING)
+            .expression_attribute_names("#rev", layout::REVISION)
+            .expression_attribute_names("#gp", layout::GSI2_PK)
+            .expression_attribute_names("#gs", layout::GSI2_SK)
+            .expression_attribute_values(":rec", value)
+            .expression_attribute_values(":new", s(&revision));
+        update = if crate::recording::is_live(recording) {
+            let made = crate::recording::made_at(&read.summary, recording);
+            let (p, k) = layout::recording_index_keys(tenant, id, made);
+            update
+                .update_expression("SET #rec = :rec, #rev = :new, #gp = :gp, #gs = :gs")
+                .expression_attribute_values(":gp", s(p))
+                .expression_attribute_values(":gs", s(k))
+        } else {
+            update.update_expression("SET #rec = :rec, #rev = :new REMOVE #gp, #gs")
+        };
+        update = match &read.revision {
+            Some(rev) => update
+                .condition_expression("#rev = :rev")
+                .expression_attribute_values(":rev", s(rev)),
+            None => update
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev) AND #ver = :ver")
+                .expression_attribute_names("#pk", layout::PK)
+                .expression_attribute_names("#ver", layout::CONTENT_VERSION)
+                .expression_attribute_values(":ver", s(&read.version)),
+        };
+        match update.send().await {
+            Ok(_) => Ok(Some(revision)),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+            Err(e) => Err(classify("UpdateItem", e)),
+        }
+    }
+
+    /// Deletes every item of a call (its summary, with its index entries, and its content parts) if the
+    /// call is still as `read` found it: `false` when another write came first (read again and retry). The
+    /// summary and the parts it names go in one transaction, so a reader never meets a summary without its
+    /// content; parts of other versions (a clean-up still to run) go first, while the summary that keeps
+    /// them out of sight still stands.
+    pub async fn delete_call(&self, tenant: &TenantId, id: &CallId, read: &ForUpdate) -> Result<bool, StoreError> {
+        let pk = layout::call_pk(tenant, id);
+        let items = all_pages(self.partition_keys(&pk)).await?;
+        let parts: Vec<(String, bool)> = items
+            .iter()
+            .filter_map(|item| match item.get(layout::SK) {
+                Some(AttributeValue::S(sk)) => layout::parse_part_sk(sk).map(|(v, _)| (sk.clone(), v == read.version)),
+                _ => None,
+            })
+            .collect();
+        if parts.iter().any(|(_, mine)| !mine) {
+            self.clean_up(&pk, "").await?;
+        }
+        let mut summary = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, layout::SUMMARY_SK)));
+        summary = match &read.revision {
+            Some(rev) => summary
+                .condition_expression("#rev = :rev")
+                .expression_attribute_names("#rev", layout::REVISION)
+                .expression_attribute_values(":rev", s(rev)),
+            None => summary
+                .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#rev) AND #ver = :ver")
+                .expression_attribute_names("#pk", layout::PK)
+                .expression_attribute_names("#rev", layout::REVISION)
+                .expression_attribute_names("#ver", layout::CONTENT_VERSION)
+                .expression_attribute_values(":ver", s(&read.version)),
+        };
+        let summary = summary
+            .build()
+            .map_err(|e| StoreError::Failed(format!("Delete: {e}")))?;
+        let mut actions = vec![TransactWriteItem::builder().delete(summary).build()];
+        for (sk, _) in parts.iter().filter(|(_, mine)| *mine).take(TRANSACTION - 1) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&pk, sk)))
+                .build()
+                .map_err(|e| StoreError::Failed(format!("Delete: {e}")))?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(self.transact(actions).await?.is_ok())
+    }
+
+    /// Up to `limit` of the tenant's calls whose customer number is `number` (the `byCustomer` index, as
+    /// the list filter reads it), and whether there are more.
+    pub async fn customer_calls(
+        &self,
+        tenant: &TenantId,
+        number: &str,
+        limit: usize,
+    ) -> Result<(Vec<CallId>, bool), StoreError> {
+        let index = layout::ListIndex::Customer;
+        let out = self
+            .query_key(Some(index.name()), index.pk_attr(), &index.pk(tenant, number), None)
+            .projection_expression("#sk")
+            .expression_attribute_names("#sk", layout::LIST_SK)
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("Query", e))?;
+        let mut ids: Vec<CallId> = out
+            .items()
+            .iter()
+            .filter_map(|item| match item.get(layout::LIST_SK) {
+                Some(AttributeValue::S(sk)) => layout::list_sk_call(sk),
+                _ => None,
+            })
+            .collect();
+        let more = out.items().len() > limit;
+        ids.truncate(limit);
+        Ok((ids, more))
+    }
+
     /// The summary as it stands, read consistently; `None` when the call does not exist.
     async fn current(&self, pk: &str) -> Result<Option<Current>, StoreError> {
         let out = self
@@ -276,10 +509,12 @@ impl DynamoStore {
             _ => None,
         };
         let revision = text(layout::REVISION);
+        let body_revision = text(layout::BODY_REVISION);
         let version = text(layout::CONTENT_VERSION).unwrap_or_default();
         let summary = codec::summary_of(item).ok();
         Ok(Some(Current {
             revision,
+            body_revision,
             version,
             summary,
         }))

@@ -106,7 +106,9 @@ pub struct StoredCall {
     pub summary: CallSummary,
     pub recording: Option<StoredRecording>,
     pub content: StoredContent,
-    /// The committed write this is (see [`layout::REVISION`]); `None` for a call written before revisions.
+    /// The committed write this is (see [`layout::REVISION`]), its `ETag`; for a call written before
+    /// revisions, its content version (what a conditional write compares then). `None` only for a call
+    /// that has not been written.
     pub revision: Option<String>,
 }
 
@@ -209,6 +211,7 @@ impl EncodedCall {
         let mut item = self.summary.clone();
         item.content_version = commit.version.clone();
         item.revision = Some(commit.revision.clone());
+        item.body_revision = Some(commit.revision.clone());
         (item.gsi3pk, item.gsi3sk) = match &commit.cleanup {
             Some((p, s)) => (Some(p.clone()), Some(s.clone())),
             None => (None, None),
@@ -229,6 +232,30 @@ impl EncodedCall {
     /// Bytes of compressed content over all parts.
     pub fn content_bytes(&self) -> usize {
         self.chunks.iter().map(Vec::len).sum()
+    }
+
+    /// The call's summary as it will be stored.
+    pub fn summary(&self) -> &CallSummary {
+        &self.summary.summary
+    }
+
+    /// The recording as it will be stored.
+    pub fn recording(&self) -> Option<&StoredRecording> {
+        self.summary.recording.as_ref()
+    }
+
+    /// Replaces the recording the call will be stored with (and its place in the live-recordings index).
+    pub fn set_recording(&mut self, rec: Option<StoredRecording>) {
+        let tenant = TenantId::parse(&self.summary.tenant_id);
+        (self.summary.gsi2pk, self.summary.gsi2sk) = match (rec.as_ref(), tenant) {
+            (Some(r), Ok(tenant)) if recording::is_live(r) => {
+                let (p, s) =
+                    layout::recording_index_keys(&tenant, &self.id, recording::made_at(&self.summary.summary, r));
+                (Some(p), Some(s))
+            }
+            _ => (None, None),
+        };
+        self.summary.recording = rec;
     }
 
     /// Keeps a recording that the expiry job marked expired expired: a write that names the same object
@@ -259,6 +286,7 @@ impl EncodedCall {
         let mut mine = self.summary.clone();
         mine.content_version.clone_from(&stored.content_version);
         mine.revision.clone_from(&stored.revision);
+        mine.body_revision.clone_from(&stored.body_revision);
         mine.gsi3pk.clone_from(&stored.gsi3pk);
         mine.gsi3sk.clone_from(&stored.gsi3sk);
         mine.summary.updated_at = stored.summary.updated_at;
@@ -303,6 +331,7 @@ pub fn encode_call(tenant: &TenantId, record: CallRecord) -> Result<EncodedCall,
         content_format: (!chunks.is_empty()).then(|| FORMAT_LZ4_JSON.to_owned()),
         content_digest: Some(digest.clone()),
         revision: None,
+        body_revision: None,
         gsi2pk,
         gsi2sk,
         gsi3pk: None,
@@ -410,7 +439,7 @@ pub fn decode_call(id: &CallId, items: Vec<Item>) -> Result<Fetched, StoreError>
         summary: summary.summary,
         recording: summary.recording,
         content,
-        revision: summary.revision,
+        revision: summary.revision.or(Some(summary.content_version)),
     })))
 }
 

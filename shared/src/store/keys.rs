@@ -7,7 +7,7 @@ use super::batch::{all_pages, key};
 use super::codec::{s, Item};
 use super::layout::{self, KeyItem};
 use super::{classify, DynamoStore};
-use crate::apikey::{self, ApiKeyRecord};
+use crate::apikey::{self, ApiKeyRecord, Caller};
 use crate::error::StoreError;
 use crate::ids::TenantId;
 
@@ -47,8 +47,8 @@ impl DynamoStore {
         out.item.map(decode).transpose()
     }
 
-    /// The tenant a presented key acts for, or `None` for a malformed, unknown or revoked key.
-    pub async fn authenticate(&self, key: &str) -> Result<Option<TenantId>, StoreError> {
+    /// Who a presented key acts for, or `None` for a malformed, unknown or revoked key.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>, StoreError> {
         let Some(key_id) = apikey::key_id_of(key) else {
             return Ok(None);
         };

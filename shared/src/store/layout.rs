@@ -88,6 +88,10 @@ pub const CONTENT_FORMAT: &str = "contentFormat";
 pub const CONTENT_DIGEST: &str = "contentDigest";
 /// Random per committed write: what a conditional write compares, and a call's version as clients see it.
 pub const REVISION: &str = "revision";
+/// The revision of the last write of the whole call (PUT, PATCH, import); a change of the recording alone
+/// (upload, its check) makes a new [`REVISION`] and keeps this one. A writer whose commit failed reads it to
+/// tell a call replaced whole from one whose recording moved.
+pub const BODY_REVISION: &str = "bodyRevision";
 pub const RECORDING: &str = "recording";
 /// The status inside [`RECORDING`].
 pub const RECORDING_STATUS: &str = "status";
@@ -117,6 +121,8 @@ pub struct SummaryItem {
     /// Absent on items written before conditional writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_revision: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi2pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -423,12 +429,14 @@ mod tests {
                 duration: None,
                 key: None,
                 recorded_at: None,
+                failure_reason: None,
             }),
             content_version: "v".into(),
             content_parts: 1,
             content_format: Some("f".into()),
             content_digest: Some("d".into()),
             revision: Some("r".into()),
+            body_revision: Some("r".into()),
             gsi2pk: Some("x".into()),
             gsi2sk: Some("x".into()),
             gsi3pk: Some("x".into()),
@@ -443,6 +451,7 @@ mod tests {
             CONTENT_FORMAT,
             CONTENT_DIGEST,
             REVISION,
+            BODY_REVISION,
             RECORDING,
             GSI2_PK,
             GSI2_SK,
