@@ -18,27 +18,6 @@ pub const OTHER_TENANT: &str = "globex";
 
 const SEED_000: &str = include_str!("../../fixtures/seed-000-get-call.json");
 
-/// One second of 8 kHz, 16-bit mono silence as a WAV file: a real, playable recording.
-fn silent_wav() -> Vec<u8> {
-    let samples = 8000u32;
-    let data_len = samples * 2;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    out.resize(44 + data_len as usize, 0);
-    out
-}
-
 /// Moves every timestamp of a call by `by`.
 fn shift(call: &mut CallRecord, by: Duration) {
     let s = &mut call.summary;
@@ -180,7 +159,8 @@ pub async fn load(app: &App) -> Result<String> {
         ),
     ));
 
-    let wav = silent_wav();
+    // One second of a tone: a real, playable recording.
+    let wav = callrecords::synth::wav(8000);
     for (tenant, call) in calls {
         let upload = call
             .recording

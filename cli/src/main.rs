@@ -39,6 +39,16 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Erase every call of a tenant whose customer number is this one (a data-protection request): records,
+    /// content and recordings, as `DELETE /api/v1/calls?phoneNumber=` does, 100 calls a round until none is
+    /// left. Safe to run again.
+    Erase {
+        #[arg(long)]
+        tenant: String,
+        /// The customer's number, E.164 (`+14155550123`; spaces and dashes are taken out).
+        #[arg(long)]
+        phone_number: String,
+    },
     /// Generate realistic calls for a tenant: spread over months, every status and direction, several
     /// assistants, campaigns and numbers, conversations with word timings, recordings. Written to the
     /// table, or as JSON Lines with --jsonl. The same seed gives the same calls (ids gen_0000001, …).
@@ -182,6 +192,41 @@ async fn run(cli: Cli) -> Result<()> {
                 report.calls,
                 started.elapsed().as_secs_f64(),
                 report.blank
+            );
+            for (id, field, why) in &report.refused {
+                eprintln!("not imported: {id}: {field}: {why}");
+            }
+            if !report.refused.is_empty() {
+                return Err(format!("{} calls refused by the lifecycle rule", report.refused.len()).into());
+            }
+        }
+        Command::Erase {
+            tenant: t,
+            phone_number,
+        } => {
+            let tenant = tenant(&t)?;
+            let number = callrecords::phone::e164(&phone_number)
+                .ok_or_else(|| format!("{phone_number:?} is not an E.164 number"))?;
+            let started = std::time::Instant::now();
+            let bar = load::progress(None, "erased");
+            let mut deleted = 0u64;
+            let result = loop {
+                match app.erase(&tenant, &number).await {
+                    Ok(round) => {
+                        deleted += round.deleted as u64;
+                        bar.set_position(deleted);
+                        if !round.has_more {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            bar.finish();
+            result.map_err(|e| format!("erase stopped after {deleted} calls: {e} (run it again to go on)"))?;
+            println!(
+                "erased {deleted} calls of {t} for that number in {:.1} s",
+                started.elapsed().as_secs_f64()
             );
         }
         Command::Generate {

@@ -156,8 +156,8 @@ pub fn precondition(req: &Request) -> Result<Condition, ApiError> {
         let text = first.to_str().map_err(|_| ApiError::invalid(name, "is not text"))?;
         Ok(Some(text.trim().to_owned()))
     };
-    let if_match = header("if-match")?;
-    let if_none_match = header("if-none-match")?;
+    let if_match = header("If-Match")?;
+    let if_none_match = header("If-None-Match")?;
     match (if_match, if_none_match) {
         (Some(_), Some(_)) => Err(ApiError::invalid("If-None-Match", "cannot be sent with If-Match")),
         (None, None) => Ok(Condition::Always),
@@ -624,6 +624,50 @@ mod tests {
                 "{:?}: lambda_http takes it as it is",
                 parts.query
             );
+        }
+    }
+
+    fn with_headers(headers: &[(&str, &str)]) -> Request {
+        let mut req = Request::new(Body::Empty);
+        for (name, value) in headers {
+            req.headers_mut().append(
+                lambda_http::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        req
+    }
+
+    #[test]
+    fn preconditions_read_one_strong_tag_or_a_star() {
+        type Case<'a> = (&'a [(&'a str, &'a str)], Result<Condition, &'a str>);
+        let cases: [Case; 10] = [
+            (&[], Ok(Condition::Always)),
+            (&[("if-match", "\"abc\"")], Ok(Condition::Revision("abc".into()))),
+            (&[("if-match", " \"abc\" ")], Ok(Condition::Revision("abc".into()))),
+            (&[("if-match", "*")], Ok(Condition::Present)),
+            (&[("if-none-match", "*")], Ok(Condition::Absent)),
+            (&[("if-match", "W/\"abc\"")], Err("If-Match")),
+            (&[("if-match", "\"a\", \"b\"")], Err("If-Match")),
+            (&[("if-match", "abc")], Err("If-Match")),
+            (&[("if-none-match", "\"abc\"")], Err("If-None-Match")),
+            (&[("if-match", "\"a\""), ("if-none-match", "*")], Err("If-None-Match")),
+        ];
+        for (headers, want) in cases {
+            let got = precondition(&with_headers(headers)).map_err(|e| e.field().unwrap_or_default().to_owned());
+            assert_eq!(got, want.map_err(str::to_owned), "{headers:?}");
+        }
+        let twice = with_headers(&[("if-match", "\"a\""), ("if-match", "\"b\"")]);
+        assert_eq!(precondition(&twice).unwrap_err().field(), Some("If-Match"));
+    }
+
+    #[test]
+    fn content_types_are_compared_without_parameters_or_case() {
+        let ok = with_headers(&[("content-type", "Application/JSON; charset=utf-8")]);
+        assert!(require_content_type(&ok, "application/json").is_ok());
+        for bad in [&[("content-type", "text/plain")][..], &[][..]] {
+            let err = require_content_type(&with_headers(bad), "application/json").unwrap_err();
+            assert_eq!(err.status(), 415);
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Bulk loading for the operator tool: calls from JSON Lines in the API's own format, and generated calls.
-//! Every line is checked by [`crate::validate::call`], as every write is. Both write through
-//! [`DynamoStore::put_calls`] (batch writes, bounded concurrency, unprocessed items retried), so loading is
-//! idempotent: running an import twice leaves the same table as running it once.
+//! Every line is checked by [`crate::validate::call`] and written by the store's write protocol under the
+//! lifecycle rule, as a PUT is ([`DynamoStore::write_calls`]: bounded concurrency, unprocessed items
+//! retried), so loading is idempotent: running an import twice leaves the same table as running it once.
+//! One difference from a PUT: an import brings recordings with its calls (the operator uploads their
+//! objects), so what a line says of its recording is written, where a PUT keeps the stored one.
 //! Operator tool and tests only (feature `admin`).
 
 use std::io::BufRead;
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::model::CallRecord;
+use crate::store::calls::{Condition, Rules};
 use crate::store::DynamoStore;
 use crate::{ApiError, StoreError, TenantId};
 
@@ -32,12 +35,15 @@ pub enum ImportError {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImportReport {
     /// Calls written (created or replaced).
     pub calls: u64,
     /// Blank lines skipped.
     pub blank: u64,
+    /// Calls the lifecycle rule refused (an ended call moved back to a status that is not final): the
+    /// call id, the field and why. They are not written; the rest of the import is.
+    pub refused: Vec<(String, String, String)>,
 }
 
 fn located(field: &Option<String>, why: &str) -> String {
@@ -117,18 +123,37 @@ pub async fn jsonl(
             }
         }
         if pending.len() == PARSE_AHEAD {
-            report.calls += pending.len() as u64;
-            store
-                .put_calls(tenant, std::mem::take(&mut pending), concurrency, now)
-                .await?;
+            let batch = std::mem::take(&mut pending);
+            write(store, tenant, batch, now, concurrency, &mut report).await?;
             progress(report.calls);
         }
     }
-    report.calls += pending.len() as u64;
-    store.put_calls(tenant, pending, concurrency, now).await?;
+    write(store, tenant, pending, now, concurrency, &mut report).await?;
     progress(report.calls);
     match bad {
         Some(err) => Err(err),
         None => Ok(report),
     }
+}
+
+/// Writes one batch of an import as a PUT writes a call (the lifecycle rule), the recordings as the lines
+/// give them.
+async fn write(
+    store: &DynamoStore,
+    tenant: &TenantId,
+    batch: Vec<CallRecord>,
+    now: DateTime<Utc>,
+    concurrency: usize,
+    report: &mut ImportReport,
+) -> Result<(), StoreError> {
+    let rules = Rules {
+        condition: Condition::Always,
+        keep_recording: false,
+        rule: Some(crate::model::lifecycle),
+    };
+    let count = batch.len() as u64;
+    let refused = store.write_calls(tenant, batch, &rules, concurrency, now).await?;
+    report.calls += count - refused.len() as u64;
+    report.refused.extend(refused);
+    Ok(())
 }

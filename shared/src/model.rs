@@ -508,4 +508,36 @@ mod tests {
             assert_eq!(json, Value::String(s.as_str().into()));
         }
     }
+
+    #[test]
+    fn an_ended_call_never_goes_back_and_before_the_end_any_order_goes() {
+        let at = |status: CallStatus| {
+            let mut summary: CallSummary = serde_json::from_value(serde_json::json!({
+                "id": "c", "direction": "outbound", "status": "queued", "createdAt": "2025-01-15T10:00:00Z"
+            }))
+            .unwrap();
+            summary.status = status;
+            summary
+        };
+        for stored in CallStatus::ALL {
+            for new in CallStatus::ALL {
+                let verdict = lifecycle(&at(stored), &at(new));
+                let refused = stored.is_final() && !new.is_final();
+                assert_eq!(verdict.is_err(), refused, "{} -> {}", stored.as_str(), new.as_str());
+                if let Err((field, reason)) = verdict {
+                    assert_eq!(field, "status");
+                    assert!(
+                        reason.contains(stored.as_str()) && reason.contains(new.as_str()),
+                        "{reason}"
+                    );
+                }
+            }
+        }
+        let finals: Vec<_> = CallStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .map(CallStatus::as_str)
+            .collect();
+        assert_eq!(finals, ["completed", "busy", "no-answer", "failed", "canceled"]);
+    }
 }

@@ -338,3 +338,27 @@ impl Generator {
         .normalised()
     }
 }
+
+/// A PCM WAV file: 8 kHz, mono, 16-bit, `frames` samples of a 440 Hz tone (`frames / 8000` seconds): a
+/// real, playable recording for demo data and tests.
+pub fn wav(frames: u32) -> Vec<u8> {
+    let data_len = frames * 2;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&8000u32.to_le_bytes());
+    out.extend_from_slice(&16000u32.to_le_bytes()); // bytes per second
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let sample = ((f64::from(i) * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16;
+        out.extend_from_slice(&sample.to_le_bytes());
+    }
+    out
+}

@@ -137,6 +137,14 @@ pub fn body(bytes: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
+/// `base` (a call as GET serves it) with `patch` applied as RFC 7396 says: objects merge, `null` removes,
+/// anything else replaces whole (a patch that is not an object replaces the call, and then fails as one).
+pub fn patched(base: &Value, patch: &Value) -> Value {
+    let mut doc = base.clone();
+    json_patch::merge(&mut doc, patch);
+    doc
+}
+
 /// Largest recording an upload may announce: 2 GiB (a 2-hour call as 16-bit 48 kHz stereo WAV is 1.4 GB).
 pub const MAX_RECORDING_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 

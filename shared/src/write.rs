@@ -79,6 +79,13 @@ pub struct UploadLink {
     pub expires_at: DateTime<Utc>,
 }
 
+/// 503: the write met other writes (or a dependency failed) more times than it tries; a retry is safe.
+fn busy() -> ApiError {
+    ApiError::ServiceUnavailable {
+        retry_after: Duration::from_secs(1),
+    }
+}
+
 fn api_rules(condition: Condition) -> Rules {
     Rules {
         condition,
@@ -129,8 +136,7 @@ impl App {
                     return Err(ApiError::PreconditionFailed("the call has changed since that ETag"));
                 }
             }
-            let mut doc = self.as_served(stored, now)?;
-            json_patch::merge(&mut doc, patch);
+            let doc = validate::patched(&self.as_served(stored, now)?, patch);
             let record = validate::call(tenant, &doc, Some(id), now)?;
             match self
                 .write(tenant, record, api_rules(Condition::Revision(revision)), now)
@@ -146,9 +152,7 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
-        Err(ApiError::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        Err(busy())
     }
 
     /// One write under `rules`; `None` when another write replaced it whole.
@@ -230,18 +234,14 @@ impl App {
             if let Some(key) = read.recording.as_ref().and_then(|r| r.key.as_deref()) {
                 self.recordings.delete(key).await.map_err(|e| {
                     tracing::warn!(call = %id, error = %e, "recording object not deleted; the call is kept");
-                    ApiError::ServiceUnavailable {
-                        retry_after: Duration::from_secs(1),
-                    }
+                    busy()
                 })?;
             }
             if self.store.delete_call(tenant, id, &read).await? {
                 return Ok(());
             }
         }
-        Err(ApiError::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        Err(busy())
     }
 
     /// DELETE /api/v1/calls?phoneNumber=…: up to [`ERASE_LIMIT`] of the tenant's calls whose customer
@@ -332,9 +332,7 @@ impl App {
                 expires_at,
             });
         }
-        Err(ApiError::ServiceUnavailable {
-            retry_after: Duration::from_secs(1),
-        })
+        Err(busy())
     }
 }
 

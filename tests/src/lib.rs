@@ -405,9 +405,18 @@ pub async fn check_recording(app: &App, key: &str, size: u64) -> Result<Value, l
     recording_check::handle(app, lambda_runtime::LambdaEvent::new(ev, context)).await
 }
 
-/// Every item of `tenant`'s call `call_id` in the table (summary and content parts), by a Query of its
-/// partition.
+/// How many items `tenant`'s call `call_id` has in the table (summary and content parts).
 pub async fn call_items(stack: &Stack, tenant: &str, call_id: &str) -> usize {
+    partition_items(stack, tenant, call_id).await.len()
+}
+
+/// Every item of `tenant`'s call `call_id` as DynamoDB holds them (the summary and the content parts), by a
+/// consistent Query of its partition.
+pub async fn partition_items(
+    stack: &Stack,
+    tenant: &str,
+    call_id: &str,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
     use callrecords::store::layout;
     let pk = layout::call_pk(
         &callrecords::TenantId::parse(tenant).expect("tenant"),
@@ -426,7 +435,7 @@ pub async fn call_items(stack: &Stack, tenant: &str, call_id: &str) -> usize {
         .send()
         .await
         .expect("query");
-    out.items().len()
+    out.items.unwrap_or_default()
 }
 
 /// The keys of every object in the stack's bucket.
@@ -446,25 +455,4 @@ pub async fn objects(stack: &Stack) -> Vec<String> {
         .collect()
 }
 
-/// A PCM WAV file: 8 kHz, mono, 16-bit, `frames` samples of a tone.
-pub fn wav(frames: u32) -> Vec<u8> {
-    let data_len = frames * 2;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&8000u32.to_le_bytes());
-    out.extend_from_slice(&16000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..frames {
-        let sample = ((i as f64 * 440.0 * std::f64::consts::TAU / 8000.0).sin() * 8000.0) as i16;
-        out.extend_from_slice(&sample.to_le_bytes());
-    }
-    out
-}
+pub use callrecords::synth::wav;

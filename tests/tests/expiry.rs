@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::operation::delete_object::DeleteObjectInput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -75,25 +74,6 @@ async fn stored(stack: &Stack, id: &str) -> CallRecord {
         .unwrap()
         .into_record()
         .unwrap()
-}
-
-/// Every item of the call's partition, as DynamoDB holds them: the summary and the content parts.
-async fn partition_items(stack: &Stack, id: &str) -> Vec<std::collections::HashMap<String, AttributeValue>> {
-    let pk = layout::call_pk(&acme(), &CallId::parse(id).unwrap());
-    stack
-        .app
-        .store
-        .client()
-        .query()
-        .table_name(stack.app.store.table())
-        .key_condition_expression("#p = :p")
-        .expression_attribute_names("#p", layout::PK)
-        .expression_attribute_values(":p", AttributeValue::S(pk))
-        .send()
-        .await
-        .unwrap()
-        .items
-        .unwrap_or_default()
 }
 
 fn options() -> SweepOptions {
@@ -182,7 +162,7 @@ async fn young_recordings_and_calls_without_one_are_never_touched() {
     let plain_before = stored(&stack, "no_recording").await;
     assert_eq!(plain_before.recording, None);
     assert_eq!(plain["status"], plain_before.summary.status.as_str());
-    let items_before = partition_items(&stack, "no_recording").await;
+    let items_before = partition_items(&stack, "acme", "no_recording").await;
     assert!(
         items_before.len() >= 2,
         "a summary and content parts: {}",
@@ -217,7 +197,7 @@ async fn young_recordings_and_calls_without_one_are_never_touched() {
         plain_before,
         "no_recording: unchanged"
     );
-    let items_after = partition_items(&stack, "no_recording").await;
+    let items_after = partition_items(&stack, "acme", "no_recording").await;
     assert_eq!(items_after.len(), items_before.len(), "no_recording: item count");
     assert_eq!(items_after, items_before, "no_recording: no item written by the run");
     assert_eq!(

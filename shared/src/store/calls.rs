@@ -328,6 +328,21 @@ impl DynamoStore {
         concurrency: usize,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.write_calls(tenant, records, &Rules::default(), concurrency, now)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::put_calls`] under `rules`: the calls that a rule refused, with the field and the reason, in
+    /// no particular order (the others are written).
+    pub async fn write_calls(
+        &self,
+        tenant: &TenantId,
+        records: Vec<CallRecord>,
+        rules: &Rules,
+        concurrency: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut last: HashMap<String, usize> = HashMap::new();
         for (i, record) in records.iter().enumerate() {
             last.insert(record.summary.id.clone(), i);
@@ -338,12 +353,18 @@ impl DynamoStore {
             .filter(|(i, r)| last.get(&r.summary.id) == Some(i))
             .map(|(_, r)| r);
         let mut writes = futures::stream::iter(unique)
-            .map(|record| self.put_call(tenant, record, &Condition::Always, now))
+            .map(|record| async move {
+                let id = record.summary.id.clone();
+                (id, self.write_call(tenant, record, rules, now).await)
+            })
             .buffer_unordered(concurrency.max(1) * BULK_PER_UNIT);
-        while let Some(written) = writes.next().await {
-            written?;
+        let mut refused = Vec::new();
+        while let Some((id, written)) = writes.next().await {
+            if let Written::Refused { field, reason } = written? {
+                refused.push((id, field, reason));
+            }
         }
-        Ok(())
+        Ok(refused)
     }
 
     /// A call's summary part read consistently, for a change of its recording ([`Self::update_recording`])
