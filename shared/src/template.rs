@@ -417,4 +417,54 @@ mod tests {
         assert!(!t.function_env.contains_key("CALLRECORDS_LOCAL_AUTH"));
         assert!(!TEMPLATE_YAML.contains("CALLRECORDS_LOCAL_AUTH"));
     }
+
+    #[test]
+    fn no_function_may_scan_and_every_grant_names_an_exact_resource() {
+        let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let mut functions = 0;
+        for (name, resource) in resources {
+            if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+                continue;
+            }
+            functions += 1;
+            let policies = serde_norway::to_string(&resource["Properties"]["Policies"]).unwrap();
+            assert!(!policies.contains("Scan"), "{name:?} may scan");
+            assert!(
+                !policies.contains("Resource: '*'") && !policies.contains("\"*\""),
+                "{name:?}: a wildcard resource"
+            );
+            assert!(
+                !policies.contains("dynamodb:*") && !policies.contains("s3:*"),
+                "{name:?}: a wildcard action"
+            );
+        }
+        assert_eq!(functions, 7);
+    }
+
+    #[test]
+    fn uploads_reach_the_recording_check_through_eventbridge_and_the_bucket_names_no_function() {
+        let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
+        let bucket = &doc["Resources"]["RecordingsBucket"]["Properties"];
+        assert_eq!(
+            bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"].as_bool(),
+            Some(true)
+        );
+        assert!(
+            !serde_norway::to_string(bucket).unwrap().contains("Function"),
+            "no dependency cycle"
+        );
+        let check = &doc["Resources"]["RecordingCheckFunction"]["Properties"];
+        let rule = &check["Events"]["RecordingLanded"];
+        assert_eq!(rule["Type"].as_str(), Some("EventBridgeRule"));
+        let pattern = serde_norway::to_string(&rule["Properties"]["Pattern"]).unwrap();
+        assert!(
+            pattern.contains("Object Created") && pattern.contains("prefix: recordings/"),
+            "{pattern}"
+        );
+        let write = serde_norway::to_string(&doc["Resources"]["WriteCallFunction"]["Properties"]["Events"]).unwrap();
+        for method in ["PUT", "PATCH", "DELETE", "POST"] {
+            assert!(write.contains(&format!("Method: {method}")), "{method}");
+        }
+    }
 }

@@ -40,7 +40,7 @@
 //! | `evaluation.sentiment`, `telephony.provider`, `events[].type`, `costBreakdown[].product` | at most 128 characters |
 //! | `costBreakdown[].unit` | at most 32 characters |
 //! | `costBreakdown` | at most 100 lines |
-//! | `callMetadata` | an object of at most 16 KiB as compact JSON: it lives in the call's small summary item, beside the indexes |
+//! | `callMetadata` | an object of at most 16 KiB as compact JSON: it lives in the call's small summary item, beside the indexes; as DynamoDB attributes, so no empty key at any depth, and every number 0 or of a magnitude from 1e-125 to 1e125 |
 //! | `messages`, `events`, `costBreakdown`, `callMetadata`, and every optional field | may be `null` (as get-call serves an opted-out call's `messages`): absent |
 //!
 //! Deliberately not required, because the contract does not ask it and real platforms break it: `endTime` ≥
@@ -98,6 +98,7 @@ pub fn call(
     let Object(mut input): Object<CallIn> = serde_path_to_error::deserialize(value).map_err(|e| read_failure(&e))?;
     let latest = now.checked_add_signed(MAX_AHEAD).unwrap_or(DateTime::<Utc>::MAX_UTC);
     let mut faults = time_faults(&input, latest);
+    faults.extend(metadata_faults(&input));
     let id = match (input.id.take(), expected_id) {
         (Some(CallIdIn(given)), Some(expected)) if given != *expected => Err(Fault::at(
             vec![key("id")],
@@ -288,6 +289,46 @@ fn read_failure(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError
 }
 
 /// The timestamps out of range, and an `endTime` before `startTime`: for each field the first offender.
+/// What DynamoDB cannot store of `callMetadata`, which lives in the summary item as attributes: an empty
+/// key at any depth, a number other than 0 outside magnitudes 1e-125 to 1e125. The first, by path.
+fn metadata_faults(input: &CallIn) -> Vec<Fault> {
+    fn walk(value: &Value, path: &mut Vec<Seg>) -> Option<Fault> {
+        match value {
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                path.push(key(k));
+                let found = match k.is_empty() {
+                    true => Some(Fault::at(path.clone(), "is an empty key, which cannot be stored")),
+                    false => walk(v, path),
+                };
+                path.pop();
+                found
+            }),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+                path.push(Seg::Index(i));
+                let found = walk(v, path);
+                path.pop();
+                found
+            }),
+            Value::Number(n) => {
+                let x = n.as_f64().unwrap_or(0.0).abs();
+                (x != 0.0 && !(1e-125..=1e125).contains(&x)).then(|| {
+                    Fault::at(
+                        path.clone(),
+                        "is a number that cannot be stored (0, or a magnitude from 1e-125 to 1e125)",
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+    let Some(Metadata(map)) = &input.call_metadata else {
+        return Vec::new();
+    };
+    let mut path = vec![key("callMetadata")];
+    let top = Value::Object(map.clone().into_iter().collect());
+    walk(&top, &mut path).into_iter().collect()
+}
+
 fn time_faults(input: &CallIn, latest: DateTime<Utc>) -> Vec<Fault> {
     let in_range = |t: &Instant| -> Result<(), String> {
         if t.0 < DateTime::UNIX_EPOCH {
@@ -850,7 +891,8 @@ impl<'de> Deserialize<'de> for Breakdown {
     }
 }
 
-/// `callMetadata`: free-form, but at most [`MAX_METADATA_BYTES`] as compact JSON.
+/// `callMetadata`: free-form, but at most [`MAX_METADATA_BYTES`] as compact JSON, and storable as DynamoDB
+/// attributes ([`metadata_faults`]).
 struct Metadata(BTreeMap<String, Value>);
 
 impl<'de> Deserialize<'de> for Metadata {
@@ -1512,7 +1554,19 @@ mod tests {
             ("/callMetadata", sized(MAX_METADATA_BYTES + 1), "callMetadata"),
             ("/callMetadata", json!(["a"]), "callMetadata"),
             ("/callMetadata", json!("text"), "callMetadata"),
+            ("/callMetadata", json!({"": 1}), "callMetadata[\"\"]"),
+            (
+                "/callMetadata",
+                json!({"a": [{"b": {"": true}}]}),
+                "callMetadata.a[0].b[\"\"]",
+            ),
+            ("/callMetadata", json!({"a": 1e126}), "callMetadata.a"),
+            ("/callMetadata", json!({"a": [0, 1e-130]}), "callMetadata.a[1]"),
         ]);
+        assert_accepted(&[(
+            "/callMetadata",
+            json!({"a": [0, -1798, 1e-30, 7.38e73, u64::MAX], "b": {"c": ""}}),
+        )]);
     }
 
     #[test]

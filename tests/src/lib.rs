@@ -190,6 +190,21 @@ pub async fn put_object(stack: &Stack, key: &str, bytes: &'static [u8]) {
         .expect("object stored");
 }
 
+/// Puts an object of `bytes` into the stack's recordings bucket.
+pub async fn put_object_bytes(stack: &Stack, key: &str, bytes: Vec<u8>) {
+    stack
+        .app
+        .recordings
+        .client()
+        .put_object()
+        .bucket(stack.app.recordings.bucket())
+        .key(key)
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+        .send()
+        .await
+        .expect("object stored");
+}
+
 /// The body without its request id, for comparing two error responses.
 pub fn without_request_id(mut body: Value) -> Value {
     if let Some(err) = body.get_mut("error").and_then(Value::as_object_mut) {

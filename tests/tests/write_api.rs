@@ -645,3 +645,94 @@ async fn uploads_are_refused_for_opted_out_calls_and_missing_calls() {
         "contentLength"
     );
 }
+
+#[tokio::test]
+async fn a_put_and_the_recording_check_at_once_lose_neither() {
+    let stack = stack(NOW).await;
+    let mut call = small_call("call_r", "+14155550177", "completed");
+    call["endTime"] = json!("2025-01-15T10:05:00Z");
+    assert_eq!(Write::put("call_r", &call).send(&stack.app).await.status, 201);
+    let key = "recordings/acme/2025/01/15/call_r.wav";
+    let bytes = wav(8_000);
+    for round in 0..20 {
+        let mut start =
+            Write::new("POST", Some("call_r")).body(&json!({"format": "wav", "contentLength": bytes.len()}));
+        start.recording = true;
+        assert_eq!(start.send(&stack.app).await.status, 201);
+        put_object_bytes(&stack, key, bytes.clone()).await;
+        let mut body = call.clone();
+        body["summary"] = json!(format!("round {round}"));
+        let put = Write::put("call_r", &body);
+        let (written, checked) = tokio::join!(
+            put.send(&stack.app),
+            check_recording(&stack.app, key, bytes.len() as u64)
+        );
+        assert_eq!(written.status, 200, "{}", written.body);
+        assert_eq!(checked.unwrap(), json!({"status": "completed", "duration": 1.0}));
+        let data = get(&stack, "acme", "call_r").await.body["data"].clone();
+        assert_eq!(
+            data["summary"],
+            format!("round {round}"),
+            "round {round}: the PUT stands"
+        );
+        assert_eq!(data["recordingStatus"], "completed", "round {round}: the check stands");
+    }
+}
+
+#[tokio::test]
+async fn puts_meeting_recording_changes_are_written_again_never_lost() {
+    use callrecords::model::{RecordingStatus, StoredRecording};
+    let stack = stack(NOW).await;
+    let call = small_call("call_m", "+14155550177", "completed");
+    assert_eq!(Write::put("call_m", &call).send(&stack.app).await.status, 201);
+    let tenant = TenantId::parse("acme").unwrap();
+    let id = callrecords::CallId::parse("call_m").unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+
+    // One writer of the call whole, one of its recording alone, as fast as they go.
+    let puts = async {
+        let mut answers = Vec::new();
+        for n in 0..40 {
+            let mut body = call.clone();
+            body["summary"] = json!(format!("v{n}"));
+            let reply = Write::put("call_m", &body).send(&stack.app).await;
+            answers.push((n, reply.status, reply.body["data"]["summary"].clone()));
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        answers
+    };
+    let recordings = async {
+        let mut changes = 0u32;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            let read = stack.app.store.read_for_update(&tenant, &id).await.unwrap().unwrap();
+            let recording = StoredRecording {
+                status: RecordingStatus::Pending,
+                format: Some("wav".into()),
+                duration: Some(f64::from(changes)),
+                key: Some("recordings/acme/2025/01/15/call_m.wav".into()),
+                recorded_at: None,
+                failure_reason: None,
+            };
+            if stack
+                .app
+                .store
+                .update_recording(&tenant, &id, &read, &recording)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                changes += 1;
+            }
+        }
+        changes
+    };
+    let (answers, changes) = tokio::join!(puts, recordings);
+    assert!(changes > 40, "the recording changed {changes} times meanwhile");
+    for (n, status, summary) in answers {
+        assert_eq!(status, 200);
+        assert_eq!(summary, format!("v{n}"), "PUT {n} answered with what it wrote");
+    }
+    let data = get(&stack, "acme", "call_m").await.body["data"].clone();
+    assert_eq!(data["summary"], "v39", "the last PUT stands");
+    assert_eq!(data["recordingStatus"], "pending", "and so does the recording");
+}
