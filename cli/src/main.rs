@@ -35,7 +35,7 @@ enum Command {
         tenant: String,
         /// The file to read; `-` for standard input.
         file: std::path::PathBuf,
-        /// Batch rounds in flight at once (each up to 100 calls).
+        /// Groups of 32 calls written at once (each group shares one read, its batches and one commit).
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },

@@ -91,7 +91,7 @@ pub fn parse_line(tenant: &TenantId, line: &str, now: DateTime<Utc>) -> Result<C
 }
 
 /// Reads JSON Lines from `input` and writes every call for `tenant` as written at `now` (which bounds its
-/// timestamps and becomes its `updatedAt`), `concurrency` batch rounds at a time; `progress` hears how many
+/// timestamps and becomes its `updatedAt`), `concurrency` groups of 32 calls at a time; `progress` hears how many
 /// calls are written so far. Stops at the first bad line, after writing every call before it and nothing of
 /// that line, and names the line and the field: fix it and run the import again.
 pub async fn jsonl(

@@ -535,3 +535,65 @@ async fn what_a_write_costs_in_dynamodb_requests() {
     );
     assert_eq!(only_current_parts(&stack.app.store, "race").await, 2);
 }
+
+#[tokio::test]
+async fn a_bulk_write_shares_its_requests_and_two_at_once_over_the_same_calls_leave_each_whole() {
+    let stack = stack(NOW).await;
+    let group = |writer: u32, ids: std::ops::Range<u32>| -> Vec<CallRecord> {
+        ids.map(|i| {
+            seed_call(&format!("bulk_{i:03}"), at(NOW), |v| {
+                v["callMetadata"] = json!({"writer": writer});
+                if writer == 2 && i % 2 == 0 {
+                    v["messages"][0]["content"] = json!(noise(u64::from(i), 4_000));
+                }
+            })
+        })
+        .collect()
+    };
+
+    // 64 new calls: two groups, each one BatchGetItem, two BatchWriteItems (32 parts) and one transaction.
+    let before = stack.counter.snapshot();
+    stack
+        .app
+        .store
+        .put_calls(&acme(), group(1, 0..64), 2, at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(stack.counter.since(before).requests, 8);
+    let before = stack.counter.snapshot();
+    stack
+        .app
+        .store
+        .put_calls(&acme(), group(1, 0..64), 2, at(NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        stack.counter.since(before).requests,
+        2,
+        "unchanged: one read per group, nothing written"
+    );
+
+    // Two bulk writers over the same 64 calls at once, with other content for half of them: whatever
+    // commits first, every call ends whole, as one writer wrote it, with only its own parts.
+    let tenant = acme();
+    let (a, b) = tokio::join!(
+        stack.app.store.put_calls(&tenant, group(2, 0..64), 2, at(NOW)),
+        stack.app.store.put_calls(&tenant, group(3, 0..64), 2, at(NOW)),
+    );
+    a.unwrap();
+    b.unwrap();
+    for i in 0..64 {
+        let id = format!("bulk_{i:03}");
+        let reply = fetch(&stack, "acme", &id).await;
+        assert_eq!(reply.status, 200, "{id}");
+        let writer = reply.body["data"]["callMetadata"]["writer"].as_u64().unwrap();
+        assert!(writer == 2 || writer == 3, "{id}: writer {writer}");
+        let long = reply.body["data"]["messages"][0]["content"].as_str().unwrap().len() == 4_000;
+        assert_eq!(
+            long,
+            writer == 2 && i % 2 == 0,
+            "{id}: content and summary of the same writer"
+        );
+        assert_eq!(only_current_parts(&stack.app.store, &id).await, 1, "{id}");
+    }
+}
