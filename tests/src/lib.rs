@@ -175,23 +175,8 @@ pub fn get_recording_event(tenant: &str, call_id: &str, query: &[(&str, &str)]) 
     ev
 }
 
-/// Puts an object into the stack's recordings bucket.
-pub async fn put_object(stack: &Stack, key: &str, bytes: &'static [u8]) {
-    stack
-        .app
-        .recordings
-        .client()
-        .put_object()
-        .bucket(stack.app.recordings.bucket())
-        .key(key)
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(bytes))
-        .send()
-        .await
-        .expect("object stored");
-}
-
 /// Puts an object of `bytes` into the stack's recordings bucket.
-pub async fn put_object_bytes(stack: &Stack, key: &str, bytes: Vec<u8>) {
+pub async fn put_object(stack: &Stack, key: &str, bytes: impl Into<Vec<u8>>) {
     stack
         .app
         .recordings
@@ -199,7 +184,7 @@ pub async fn put_object_bytes(stack: &Stack, key: &str, bytes: Vec<u8>) {
         .put_object()
         .bucket(stack.app.recordings.bucket())
         .key(key)
-        .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+        .body(aws_sdk_s3::primitives::ByteStream::from(bytes.into()))
         .send()
         .await
         .expect("object stored");

@@ -659,7 +659,7 @@ async fn a_put_and_the_recording_check_at_once_lose_neither() {
             Write::new("POST", Some("call_r")).body(&json!({"format": "wav", "contentLength": bytes.len()}));
         start.recording = true;
         assert_eq!(start.send(&stack.app).await.status, 201);
-        put_object_bytes(&stack, key, bytes.clone()).await;
+        put_object(&stack, key, bytes.clone()).await;
         let mut body = call.clone();
         body["summary"] = json!(format!("round {round}"));
         let put = Write::put("call_r", &body);

@@ -2,17 +2,13 @@
 //! (the rest: recordings still inside retention, or none), then runs one sweep and prints its throughput
 //! and what it read. Run with `scripts/bench-expiry`, which starts the emulators.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use callrecords::clock::FixedClock;
-use callrecords::config::Config;
 use callrecords::expiry::{self, SweepOptions};
 use callrecords::model::{CallRecord, RecordingStatus, StoredRecording};
-use callrecords::recording::{object_key, Retention};
-use callrecords::store::metrics::RequestCounter;
-use callrecords::{template, validate, App, CallId, TenantId};
+use callrecords::recording::object_key;
+use callrecords::{validate, CallId, TenantId};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::StreamExt;
@@ -60,21 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (run, &total) in args.calls.iter().enumerate() {
-        let counter = RequestCounter::default();
-        let config = Config {
-            table_name: format!("bench-expiry-{}-{run}", std::process::id()),
-            bucket_name: format!("bench-expiry-{}-{run}", std::process::id()),
-            retention: Retention::days(30),
-            local_auth: false,
-            s3_force_path_style: true,
-            cursor_keys: Some(
-                callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None)
-                    .expect("long enough"),
-            ),
-        };
-        let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
-        template::create_table(app.store.client(), app.store.table()).await?;
-        template::create_bucket(app.recordings.client(), app.recordings.bucket(), 30).await?;
+        let (app, counter) = callrecords_bench::fresh_stack(&format!("bench-expiry-{run}"), now).await?;
 
         let load = Instant::now();
         let due = args.expiring.min(total);

@@ -4,16 +4,10 @@
 //! with `scripts/bench-list`, which starts the emulators. Latency is against DynamoDB Local on this
 //! machine, not AWS: compare sizes with each other, not with production.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use callrecords::clock::FixedClock;
-use callrecords::config::Config;
-use callrecords::cursor::{generate_secret, CursorKeys};
-use callrecords::recording::Retention;
-use callrecords::store::metrics::RequestCounter;
 use callrecords::synth::Generator;
-use callrecords::{template, App, TenantId};
+use callrecords::{App, TenantId};
 use chrono::{DateTime, Duration, Utc};
 use clap::Parser;
 use lambda_http::{Body, Request};
@@ -103,17 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut totals = Vec::new();
     for (run, &n) in args.calls.iter().enumerate() {
-        let counter = RequestCounter::default();
-        let config = Config {
-            table_name: format!("bench-list-{}-{run}", std::process::id()),
-            bucket_name: format!("bench-list-{}-{run}", std::process::id()),
-            retention: Retention::days(30),
-            local_auth: false,
-            s3_force_path_style: true,
-            cursor_keys: Some(CursorKeys::new(&generate_secret(), None)?),
-        };
-        let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
-        template::create_table(app.store.client(), app.store.table()).await?;
+        let (app, counter) = callrecords_bench::fresh_stack(&format!("bench-list-{run}"), now).await?;
 
         // Summaries only: list pages never read content parts, so content would only slow the load.
         let load = Instant::now();

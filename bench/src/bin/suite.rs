@@ -14,18 +14,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use callrecords::clock::FixedClock;
-use callrecords::config::Config;
-use callrecords::cursor::{generate_secret, CursorKeys};
 use callrecords::model::{CallStatus, Direction};
-use callrecords::recording::Retention;
 use callrecords::store::metrics::RequestCounter;
 use callrecords::synth::Generator;
-use callrecords::{template, App, TenantId};
+use callrecords::TenantId;
 use callrecords_bench::runtime_api::{Outcome, RuntimeApi};
 use chrono::{DateTime, Utc};
 use clap::Parser;
@@ -423,17 +418,7 @@ async fn dynamodb(args: &Args) -> Result<CostFigures, Box<dyn std::error::Error>
     println!("| calls in tenant | request | DynamoDB requests | items read | status |");
     println!("|---|---|---|---|---|");
     for (run, &n) in args.calls.iter().enumerate() {
-        let counter = RequestCounter::default();
-        let config = Config {
-            table_name: format!("bench-suite-{}-{run}", std::process::id()),
-            bucket_name: format!("bench-suite-{}-{run}", std::process::id()),
-            retention: Retention::days(30),
-            local_auth: false,
-            s3_force_path_style: true,
-            cursor_keys: Some(CursorKeys::new(&generate_secret(), None)?),
-        };
-        let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
-        template::create_table(app.store.client(), app.store.table()).await?;
+        let (app, counter) = callrecords_bench::fresh_stack(&format!("bench-suite-{run}"), now).await?;
         let load = Instant::now();
         // The history as summaries (what lists read), plus whole calls of 11 and 2,001 messages to fetch.
         let mut generator = Generator::new(1);

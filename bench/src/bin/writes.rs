@@ -9,13 +9,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, PutRequest, TransactWriteItem, WriteRequest};
-use callrecords::clock::FixedClock;
-use callrecords::config::Config;
-use callrecords::cursor::{generate_secret, CursorKeys};
 use callrecords::model::{CallRecord, CallStatus, Direction};
 use callrecords::recording::{self, Retention};
 use callrecords::store::codec::encode_call;
@@ -23,7 +19,7 @@ use callrecords::store::layout;
 use callrecords::store::metrics::RequestCounter;
 use callrecords::synth::Generator;
 use callrecords::view::CallDetail;
-use callrecords::{import, template, App, TenantId};
+use callrecords::{import, App, TenantId};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use futures::StreamExt;
@@ -107,19 +103,7 @@ fn used(before: Option<f64>, after: Option<f64>) -> String {
 }
 
 async fn connect(name: &str, now: DateTime<Utc>) -> Result<(App, RequestCounter), Box<dyn std::error::Error>> {
-    let counter = RequestCounter::default();
-    let config = Config {
-        table_name: format!("bench-writes-{}-{name}", std::process::id()),
-        bucket_name: format!("bench-writes-{}-{name}", std::process::id()),
-        retention: Retention::days(30),
-        local_auth: false,
-        s3_force_path_style: true,
-        cursor_keys: Some(CursorKeys::new(&generate_secret(), None)?),
-    };
-    let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
-    template::create_table(app.store.client(), app.store.table()).await?;
-    template::create_bucket(app.recordings.client(), app.recordings.bucket(), 30).await?;
-    Ok((app, counter))
+    callrecords_bench::fresh_stack(&format!("bench-writes-{name}"), now).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
