@@ -52,6 +52,7 @@ pub mod telemetry;
 pub mod template;
 pub mod validate;
 pub mod view;
+pub mod webhook;
 pub mod write;
 
 pub use app::App;
