@@ -20,6 +20,7 @@ Routes (template.yaml's route keys -> function):
   DELETE /api/v1/calls/{callId}             write-call
   GET    /api/v1/calls/{callId}/recording   get-recording
   POST   /api/v1/calls/{callId}/recording   write-call (upload link)
+  POST   /api/v1/webhooks/{provider}/{endpointId}   webhook (no authorizer: the provider's signature)
 
 Usage: gateway.py --port PORT --lambda-port WATCH_PORT [--lifetime SECONDS]. Listens on 127.0.0.1 only.
 """
@@ -40,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 CALLS = re.compile(r"^/api/v1/calls$")
 CALL = re.compile(r"^/api/v1/calls/([^/]+)$")
 RECORDING = re.compile(r"^/api/v1/calls/([^/]+)/recording$")
+WEBHOOK = re.compile(r"^/api/v1/webhooks/([^/]+)/([^/]+)$")
 ROUTES = [
     ("GET", CALLS, "GET /api/v1/calls", "list-calls", []),
     ("DELETE", CALLS, "DELETE /api/v1/calls", "write-call", []),
@@ -49,7 +51,10 @@ ROUTES = [
     ("DELETE", CALL, "DELETE /api/v1/calls/{callId}", "write-call", ["callId"]),
     ("GET", RECORDING, "GET /api/v1/calls/{callId}/recording", "get-recording", ["callId"]),
     ("POST", RECORDING, "POST /api/v1/calls/{callId}/recording", "write-call", ["callId"]),
+    ("POST", WEBHOOK, "POST /api/v1/webhooks/{provider}/{endpointId}", "webhook", ["provider", "endpointId"]),
 ]
+# Routes the template declares with `Authorizer: NONE`: the function authenticates the request itself.
+OPEN = {"POST /api/v1/webhooks/{provider}/{endpointId}"}
 
 # Statuses whose responses never carry a body (nor a Content-Length, RFC 9110 8.6).
 NO_BODY = (204, 304)
@@ -139,7 +144,7 @@ class Gateway(BaseHTTPRequestHandler):
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
         }
         try:
-            verdict = invoke(self.lambda_port, "authorizer", {
+            verdict = {"isAuthorized": True} if route_key in OPEN else invoke(self.lambda_port, "authorizer", {
                 "version": "2.0", "type": "REQUEST", "routeArn": f"arn:aws:execute-api:local:123456789012:local/$default/{route_key.replace(' ', '')}",
                 "identitySource": [headers["authorization"]] if "authorization" in headers else [],
                 "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query, "headers": headers,
@@ -147,7 +152,8 @@ class Gateway(BaseHTTPRequestHandler):
             })
             if not verdict.get("isAuthorized"):
                 return self.send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
-            context["authorizer"] = {"lambda": verdict.get("context") or {}}
+            if route_key not in OPEN:
+                context["authorizer"] = {"lambda": verdict.get("context") or {}}
             event = {
                 "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query,
                 "headers": headers, "requestContext": context, "isBase64Encoded": False,

@@ -1,9 +1,10 @@
-//! `callrecords`: the operator tool. Creates, lists and revokes API keys; sets up the table and bucket from
+//! `callrecords`: the operator tool. Creates, lists and revokes API keys and webhook endpoints; sets up the table and bucket from
 //! template.yaml (for the local stack); loads demo data; imports calls from JSON Lines and generates them.
 //! Reads the same environment as the functions (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
 
 mod demo;
 mod load;
+mod webhooks;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +29,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage webhook endpoints (Retell, Vapi, ElevenLabs post a tenant's calls to them).
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// Import calls for a tenant from JSON Lines, one call per line in the API's own format (what get-call
     /// serves, bare or in its envelope). Idempotent: importing the same file again changes nothing.
     Import {
@@ -163,6 +167,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("revoked {key_id}");
         }
+        Command::Webhooks(command) => webhooks::run(&app, command).await?,
         Command::Import {
             tenant: t,
             file,

@@ -21,6 +21,10 @@ pub enum ApiError {
     InvalidCursor(String),
     #[error("Missing or invalid API key")]
     Unauthorized,
+    /// A webhook delivery that is not signed by its endpoint's secret, is stale, or names no endpoint: one
+    /// answer for all of them.
+    #[error("Missing or invalid webhook signature")]
+    BadSignature,
     /// A valid key without the scope the route needs.
     #[error("This key lacks the {scope} scope that {route} needs")]
     Forbidden { route: &'static str, scope: &'static str },
@@ -54,7 +58,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::RecordingNotFound => 404,
             ApiError::RecordingExpired => 410,
             ApiError::InvalidParameter { .. } | ApiError::InvalidCursor(_) => 400,
-            ApiError::Unauthorized => 401,
+            ApiError::Unauthorized | ApiError::BadSignature => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::Conflict { .. } => 409,
             ApiError::PreconditionFailed(_) => 412,
@@ -71,7 +75,7 @@ impl ApiError {
             ApiError::RecordingExpired => "RECORDING_EXPIRED",
             ApiError::InvalidParameter { .. } => "INVALID_PARAMETER",
             ApiError::InvalidCursor(_) => "INVALID_CURSOR",
-            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::Unauthorized | ApiError::BadSignature => "UNAUTHORIZED",
             ApiError::Forbidden { .. } => "FORBIDDEN",
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::PreconditionFailed(_) => "PRECONDITION_FAILED",

@@ -150,6 +150,7 @@ async fn write(
         condition: Condition::Always,
         keep_recording: false,
         rule: Some(crate::model::lifecycle),
+        webhook_sources: None,
     };
     let count = batch.len() as u64;
     let refused = store.write_calls(tenant, batch, &rules, concurrency, now).await?;

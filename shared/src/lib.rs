@@ -43,6 +43,7 @@ pub mod import;
 pub mod list;
 pub mod model;
 pub mod phone;
+pub mod receive;
 pub mod recording;
 pub mod store;
 #[cfg(feature = "admin")]

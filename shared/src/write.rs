@@ -38,7 +38,7 @@ const PATCH_ATTEMPTS: u32 = 12;
 
 /// A jittered pause before try `attempt` (from 1) of a PATCH: 20 ms doubling up to 640 ms, spread so that
 /// writers that met do not meet again.
-async fn pause(attempt: u32) {
+pub(crate) async fn pause(attempt: u32) {
     let base = 20u64 << attempt.min(5);
     let mut jitter = [0u8; 1];
     let _ = getrandom::fill(&mut jitter);
@@ -91,6 +91,7 @@ fn api_rules(condition: Condition) -> Rules {
         condition,
         keep_recording: true,
         rule: Some(model::lifecycle),
+        webhook_sources: None,
     }
 }
 
@@ -213,7 +214,7 @@ impl App {
     }
 
     /// A stored call as GET serves it (without a link), as JSON: what a PATCH applies to.
-    fn as_served(&self, stored: StoredCall, now: DateTime<Utc>) -> Result<Value, ApiError> {
+    pub(crate) fn as_served(&self, stored: StoredCall, now: DateTime<Utc>) -> Result<Value, ApiError> {
         let state = recording::state(&stored.summary, stored.recording.as_ref(), self.config.retention, now);
         let detail = CallDetail::from_stored(stored, state, None)?;
         serde_json::to_value(&detail).map_err(|e| {

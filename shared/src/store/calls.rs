@@ -99,6 +99,9 @@ pub struct Rules {
     pub keep_recording: bool,
     /// Checked against the stored call, when there is one that can be read.
     pub rule: Option<Rule>,
+    /// Stored beside the call: which webhook delivery set each field ([`crate::webhook::Sources`]).
+    /// `None` for every other write, which so clears it.
+    pub webhook_sources: Option<crate::webhook::Sources>,
 }
 
 /// A call's summary part read for a change of its recording alone.
@@ -223,6 +226,7 @@ impl DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Written, StoreError> {
         let mut call = encode(tenant, record)?;
+        call.set_webhook_sources(rules.webhook_sources.clone());
         let mut attempt = 0u32;
         loop {
             let current = self.current(&call.pk).await?;
@@ -356,7 +360,9 @@ impl DynamoStore {
     ) -> Result<Vec<(String, Written)>, StoreError> {
         let mut calls = Vec::with_capacity(records.len());
         for record in &records {
-            calls.push(encode(tenant, record.clone())?);
+            let mut call = encode(tenant, record.clone())?;
+            call.set_webhook_sources(rules.webhook_sources.clone());
+            calls.push(call);
         }
         let pks: Vec<&str> = calls.iter().map(|c| c.pk.as_str()).collect();
         let mut current = self.current_many(&pks).await?;

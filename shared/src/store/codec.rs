@@ -110,6 +110,8 @@ pub struct StoredCall {
     /// revisions, its content version (what a conditional write compares then). `None` only for a call
     /// that has not been written.
     pub revision: Option<String>,
+    /// Which webhook delivery set each field, for a call webhooks wrote ([`crate::webhook::Sources`]).
+    pub webhook_sources: Option<crate::webhook::Sources>,
 }
 
 impl StoredCall {
@@ -121,6 +123,7 @@ impl StoredCall {
             recording: record.recording,
             content: StoredContent::from_json(String::from_utf8(json).map_err(serde::ser::Error::custom)?),
             revision: None,
+            webhook_sources: None,
         })
     }
 
@@ -258,6 +261,12 @@ impl EncodedCall {
         self.summary.recording = rec;
     }
 
+    /// What the call stores of the webhook deliveries that made it ([`crate::webhook::Sources`]); `None`
+    /// for a call written otherwise.
+    pub fn set_webhook_sources(&mut self, sources: Option<crate::webhook::Sources>) {
+        self.summary.webhook_sources = sources;
+    }
+
     /// Keeps a recording that the expiry job marked expired expired: a write that names the same object
     /// never makes it live again (the job may be deleting it; see [`crate::expiry`]).
     pub fn keep_expired(&mut self, stored: &SummaryItem) {
@@ -336,6 +345,7 @@ pub fn encode_call(tenant: &TenantId, record: CallRecord) -> Result<EncodedCall,
         gsi2sk,
         gsi3pk: None,
         gsi3sk: None,
+        webhook_sources: None,
     };
     Ok(EncodedCall {
         id,
@@ -440,6 +450,7 @@ pub fn decode_call(id: &CallId, items: Vec<Item>) -> Result<Fetched, StoreError>
         recording: summary.recording,
         content,
         revision: summary.revision.or(Some(summary.content_version)),
+        webhook_sources: summary.webhook_sources,
     })))
 }
 

@@ -12,6 +12,7 @@
 //! | call summary      | `T#<tenant>#C#<callId>` | `A`                   | –                 | –                     | `R#<shard>`¹  | `<madeAt>#<tenant>#<callId>`¹     |
 //! | call content part | `T#<tenant>#C#<callId>` | `B#<version>#<nnnnn>` | –                 | –                     | –             | –                                 |
 //! | API key           | `K#<keyId>`             | `K`                   | `T#<tenant>#KEYS` | `<createdAt>#<keyId>` | –             | –                                 |
+//! | webhook endpoint  | `W#<endpointId>`        | `W`                   | `T#<tenant>#HOOKS`| `<createdAt>#<endpointId>` | –        | –                                 |
 //!
 //! ¹ only while the call has a recording that has not been expired (a sparse index). A call summary also
 //! carries `gsi3pk` = `J#<shard>` and `gsi3sk` = `<since>#<tenant>#<callId>` while content it replaced may
@@ -24,6 +25,10 @@
 //!   The summary sorts first (`A` < `B#…`), so a reader meets it before the parts.
 //! - An API key is found from the key itself (its id is part of it) with one GetItem; `gsi1` lists a tenant's
 //!   keys, newest first, for the operator tool.
+//! - A webhook endpoint is found from the id in its URL with one GetItem (the receiver's only read before
+//!   the signature is checked); `gsi1` lists a tenant's endpoints for the operator tool.
+//! - A call written by webhooks carries [`WEBHOOK_SOURCES`] in its summary: for each top-level field, the
+//!   stage of the delivery that set it (see [`crate::webhook`]). Never served; an API write clears it.
 //! - `gsi2` holds exactly the live recordings, by the time they were made, in [`RECORDING_SHARDS`] partitions
 //!   (a hash of tenant and call id picks one, so no partition takes every write). The expiry job asks each
 //!   shard for `gsi2sk` below "now − retention": it reads only recordings that are due, whatever the table
@@ -67,6 +72,7 @@ use sha2::{Digest, Sha256};
 use crate::apikey::ApiKeyRecord;
 use crate::ids::{CallId, TenantId};
 use crate::model::{CallSummary, StoredRecording};
+use crate::webhook::endpoint::WebhookEndpoint;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -93,6 +99,8 @@ pub const REVISION: &str = "revision";
 /// tell a call replaced whole from one whose recording moved.
 pub const BODY_REVISION: &str = "bodyRevision";
 pub const RECORDING: &str = "recording";
+/// Which webhook delivery stage set each field of a call (see [`crate::webhook::Sources`]).
+pub const WEBHOOK_SOURCES: &str = "webhookSources";
 /// The status inside [`RECORDING`].
 pub const RECORDING_STATUS: &str = "status";
 /// When an API key was revoked ([`ApiKeyRecord`]'s serde name).
@@ -131,6 +139,8 @@ pub struct SummaryItem {
     pub gsi3pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gsi3sk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_sources: Option<crate::webhook::Sources>,
 }
 
 /// An API key's item.
@@ -344,6 +354,47 @@ pub fn tenant_keys_gsi1pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#KEYS")
 }
 
+const ENDPOINT_SK: &str = "W";
+
+/// A webhook endpoint's item: the endpoint and its `gsi1` keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointItem {
+    pub pk: String,
+    pub sk: String,
+    pub gsi1pk: String,
+    pub gsi1sk: String,
+    #[serde(flatten)]
+    pub endpoint: WebhookEndpoint,
+}
+
+impl EndpointItem {
+    pub fn new(tenant: &TenantId, endpoint: WebhookEndpoint) -> Self {
+        EndpointItem {
+            pk: endpoint_pk(&endpoint.endpoint_id),
+            sk: ENDPOINT_SK.to_owned(),
+            gsi1pk: tenant_endpoints_gsi1pk(tenant),
+            gsi1sk: format!(
+                "{}#{}",
+                endpoint.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                endpoint.endpoint_id
+            ),
+            endpoint,
+        }
+    }
+}
+
+pub fn endpoint_pk(endpoint_id: &str) -> String {
+    format!("W#{endpoint_id}")
+}
+
+pub fn endpoint_sk() -> &'static str {
+    ENDPOINT_SK
+}
+
+pub fn tenant_endpoints_gsi1pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#HOOKS")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,6 +492,7 @@ mod tests {
             gsi2sk: Some("x".into()),
             gsi3pk: Some("x".into()),
             gsi3sk: Some("x".into()),
+            webhook_sources: Some([("status".to_owned(), 2)].into()),
         };
         let value = serde_json::to_value(&item).unwrap();
         for name in [
@@ -457,6 +509,7 @@ mod tests {
             GSI2_SK,
             GSI3_PK,
             GSI3_SK,
+            WEBHOOK_SOURCES,
         ] {
             assert!(value.get(name).is_some(), "{name}");
         }

@@ -6,7 +6,7 @@
 //! - [`codec`]: a call to its items and back (summary, compressed content parts), pure.
 //! - [`calls`]: reading, writing and replacing calls, safe under concurrent writers (the write protocol).
 //! - [`lists`]: list pages and counts on the list indexes.
-//! - [`keys`]: API keys.
+//! - [`keys`]: API keys; [`webhooks`]: webhook endpoints.
 //! - [`recordings`]: the expiry job's queries and marks, and the clean-up of replaced content.
 //! - [`batch`]: batch requests with back-off, and Query paging.
 //! - [`s3`]: every S3 call (presigned GET and PUT, head, delete).
@@ -21,6 +21,7 @@ pub mod lists;
 pub mod metrics;
 pub mod recordings;
 pub mod s3;
+pub mod webhooks;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::Client;

@@ -168,6 +168,20 @@ impl S3Recordings {
         }
     }
 
+    /// Stores `bytes` as `key`'s object (a recording that arrived inside a webhook delivery).
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| s3_error("PutObject", e))?;
+        Ok(())
+    }
+
     /// Deletes `key`'s object; deleting one that is already gone succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client

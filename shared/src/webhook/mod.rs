@@ -19,6 +19,7 @@
 //! before its transcription). Any real value replaces them.
 
 pub mod elevenlabs;
+pub mod endpoint;
 pub mod retell;
 pub mod signature;
 pub mod vapi;

@@ -1,0 +1,19 @@
+//! The webhook receiver: `POST /api/v1/webhooks/{provider}/{endpointId}`, outside the API-key authorizer
+//! (the provider's signature authenticates). Glue only: the steps are in `callrecords::receive`.
+
+use callrecords::http::{self, RequestLog};
+use callrecords::App;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+
+pub const ROUTE: &str = "POST /api/v1/webhooks/{provider}/{endpointId}";
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    let log = RequestLog::start(ROUTE, &req);
+    let params = req.path_parameters();
+    let provider = params.first("provider").unwrap_or_default();
+    let endpoint = params.first("endpointId").unwrap_or_default();
+    let result = app
+        .receive_webhook(provider, endpoint, req.headers(), http::body(&req))
+        .await;
+    Ok(log.finish(result, |received| http::ok(&received)))
+}
