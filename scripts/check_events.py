@@ -320,6 +320,18 @@ def main():
         b = http_body(r)
         assert b["success"] is True and b["data"] == {"deleted": 0, "hasMore": False}, b
 
+    def webhook(file, status, outcome=None):
+        def run():
+            r = invoke("webhook", events / file, args.port)
+            assert r["statusCode"] == status, r
+            b = http_body(r)
+            if outcome:
+                assert b["success"] is True and b["data"]["outcome"] == outcome, b
+                assert b["data"]["callId"].startswith("vapi:"), b
+            else:
+                assert b["success"] is False and b["error"]["code"] == "UNAUTHORIZED", b
+        return run
+
     check("events/get-call.json -> 200 with seed 000's call", get_call_ok)
     check("events/list-calls.json -> 200, 15 newest calls of acme only", list_calls_ok)
     check("events/list-calls-filtered.json -> 200, only matching calls, with total", list_calls_filtered)
@@ -358,6 +370,11 @@ def main():
     check("events/delete-call.json -> 204", delete_call(204))
     check("events/delete-call.json again -> 404", delete_call(404))
     check("events/erase-calls.json -> 200, deleted 0, hasMore false", erase_calls)
+    # The demo's Vapi endpoint: a delivery with its secret is stored, a repeat changes nothing, a wrong
+    # secret is refused.
+    check("events/webhook-vapi.json -> 200, created", webhook("webhook-vapi.json", 200, "created"))
+    check("events/webhook-vapi.json again -> 200, unchanged", webhook("webhook-vapi.json", 200, "unchanged"))
+    check("events/webhook-bad-signature.json -> 401 UNAUTHORIZED", webhook("webhook-bad-signature.json", 401))
     passed = sum(results)
     print(f"events: {passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

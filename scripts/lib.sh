@@ -97,7 +97,7 @@ start_dynamodb() {
   wait_http "http://127.0.0.1:$1" "DynamoDB Local"
 }
 
-# start_s3 PORT: the moto S3 emulator, bound to 127.0.0.1.
+# start_s3 PORT: the moto emulator (S3, and SQS for the capture queue), bound to 127.0.0.1.
 start_s3() {
   timeout "$CALLRECORDS_LIFETIME" moto_server -H 127.0.0.1 -p "$1" >"$TOOLS/s3-$1.log" 2>&1 &
   PIDS+=($!)
@@ -114,6 +114,7 @@ AWS_SECRET_ACCESS_KEY=local
 AWS_EC2_METADATA_DISABLED=true
 AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$1
 AWS_ENDPOINT_URL_S3=http://127.0.0.1:$2
+AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$2
 S3_FORCE_PATH_STYLE=1
 CALLS_TABLE=$3
 RECORDINGS_BUCKET=$4

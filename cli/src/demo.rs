@@ -7,6 +7,8 @@ use callrecords::apikey::{self, Scope};
 use callrecords::model::{CallRecord, CallStatus, Direction, RecordingStatus};
 use callrecords::recording::object_key;
 use callrecords::store::calls::Condition;
+use callrecords::webhook::endpoint::{EndpointSecret, WebhookEndpoint};
+use callrecords::webhook::Provider;
 use callrecords::{validate, App, CallId, TenantId};
 use chrono::Duration;
 use serde_json::Value;
@@ -15,6 +17,9 @@ use callrecords::synth::Generator;
 
 pub const DEMO_TENANT: &str = "acme";
 pub const OTHER_TENANT: &str = "globex";
+/// The demo's Vapi webhook endpoint and its secret (the one events/webhook-vapi.json sends).
+pub const DEMO_WEBHOOK: &str = "wh_0000000000000000000000d1";
+const DEMO_WEBHOOK_SECRET: &str = "demo-vapi-secret";
 
 const SEED_000: &str = include_str!("../../fixtures/seed-000-get-call.json");
 
@@ -182,6 +187,22 @@ pub async fn load(app: &App) -> Result<String> {
         app.store
             .put_call(&tenant, call, &Condition::Always, app.clock.now())
             .await?;
+    }
+
+    // A Vapi webhook endpoint with a known id and secret, for events/webhook-vapi.json (local stacks only).
+    let endpoint = WebhookEndpoint {
+        endpoint_id: DEMO_WEBHOOK.to_owned(),
+        tenant_id: acme.as_str().to_owned(),
+        provider: Provider::Vapi,
+        created_at: now,
+        secrets: vec![EndpointSecret {
+            secret: DEMO_WEBHOOK_SECRET.to_owned(),
+            added_at: now,
+            retires_at: None,
+        }],
+    };
+    if app.store.get_endpoint(DEMO_WEBHOOK).await?.is_none() {
+        app.store.put_endpoint(&endpoint).await?;
     }
 
     let key = apikey::generate(&acme, "demo", &[Scope::CallsRead, Scope::CallsWrite], now)?;

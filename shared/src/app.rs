@@ -13,6 +13,7 @@ use crate::model::RecordingStatus;
 use crate::recording;
 use crate::store::layout;
 use crate::store::metrics::RequestCounter;
+use crate::store::queue::CaptureQueue;
 use crate::store::{DynamoStore, Link, S3Recordings};
 use crate::view::{self, CallDetail, CallListItem, CallPage, Pagination};
 
@@ -20,6 +21,8 @@ pub struct App {
     pub config: Config,
     pub store: DynamoStore,
     pub recordings: S3Recordings,
+    /// Recordings behind a provider's link, waiting to be copied (the webhook receiver sends to it).
+    pub capture_queue: CaptureQueue,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -39,10 +42,12 @@ impl App {
             &config.bucket_name,
             sdk.credentials_provider(),
         );
+        let capture_queue = CaptureQueue::new(crate::aws::sqs(&sdk), config.capture.queue_url.clone());
         App {
             config,
             store,
             recordings,
+            capture_queue,
             clock,
         }
     }

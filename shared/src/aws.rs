@@ -42,3 +42,7 @@ pub fn s3(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+pub fn sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(sdk)
+}

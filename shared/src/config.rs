@@ -25,6 +25,54 @@ pub struct Config {
     /// `CURSOR_SECRET` (and `CURSOR_SECRET_PREVIOUS` during a roll-over): signs list cursors. Only
     /// list-calls needs it; template.yaml feeds it from a generated Secrets Manager secret.
     pub cursor_keys: Option<CursorKeys>,
+    /// Copying providers' recording links into the bucket ([`Capture`]).
+    pub capture: Capture,
+}
+
+/// How recordings behind a provider's link are copied into the bucket (the webhook receiver queues them,
+/// the capture worker fetches them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    /// `CAPTURE_QUEUE_URL`: the SQS queue of recordings to copy. Unset: links are not followed (logged).
+    pub queue_url: Option<String>,
+    /// `CAPTURE_HOSTS_RETELL`, `CAPTURE_HOSTS_VAPI`, `CAPTURE_HOSTS_ELEVENLABS`: the hosts each provider's
+    /// links may point at, comma separated; `*.example.com` also matches any subdomain. Nothing else is
+    /// fetched.
+    pub hosts: [Vec<String>; 3],
+    /// `CAPTURE_ALLOW_LOOPBACK_HTTP=1`: plain `http://` to 127.0.0.1 is allowed (tests only; the template
+    /// never sets it). Otherwise only `https://` is fetched.
+    pub allow_loopback_http: bool,
+    /// `CAPTURE_MAX_BYTES`: the largest recording copied (default 512 MiB).
+    pub max_bytes: u64,
+    /// `CAPTURE_TIMEOUT_SECONDS`: the longest one fetch may take, first byte to last (default 120).
+    pub timeout: std::time::Duration,
+    /// `CAPTURE_ATTEMPTS`: tries of one recording; the queue's `maxReceiveCount` is the same number.
+    /// After the last the recording is `failed` (default 5).
+    pub attempts: u32,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            queue_url: None,
+            hosts: [Vec::new(), Vec::new(), Vec::new()],
+            allow_loopback_http: false,
+            max_bytes: 512 * 1024 * 1024,
+            timeout: std::time::Duration::from_secs(120),
+            attempts: 5,
+        }
+    }
+}
+
+impl Capture {
+    /// The hosts `provider`'s links may point at.
+    pub fn hosts_of(&self, provider: crate::webhook::Provider) -> &[String] {
+        let i = crate::webhook::Provider::ALL
+            .iter()
+            .position(|p| *p == provider)
+            .unwrap_or_default();
+        &self.hosts[i]
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +115,47 @@ impl Config {
                 )
             }
         };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        why: format!("{v:?} is not a whole number >= 1"),
+                    }),
+            }
+        };
+        let hosts = |name: &str| -> Vec<String> {
+            lookup(name)
+                .unwrap_or_default()
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect()
+        };
+        let defaults = Capture::default();
+        let capture = Capture {
+            queue_url: lookup("CAPTURE_QUEUE_URL").filter(|v| !v.is_empty()),
+            hosts: [
+                hosts("CAPTURE_HOSTS_RETELL"),
+                hosts("CAPTURE_HOSTS_VAPI"),
+                hosts("CAPTURE_HOSTS_ELEVENLABS"),
+            ],
+            allow_loopback_http: flag("CAPTURE_ALLOW_LOOPBACK_HTTP"),
+            max_bytes: number("CAPTURE_MAX_BYTES", defaults.max_bytes)?,
+            timeout: std::time::Duration::from_secs(number("CAPTURE_TIMEOUT_SECONDS", defaults.timeout.as_secs())?),
+            attempts: u32::try_from(number("CAPTURE_ATTEMPTS", u64::from(defaults.attempts))?).map_err(|_| {
+                ConfigError::Invalid {
+                    name: "CAPTURE_ATTEMPTS",
+                    why: "too large".into(),
+                }
+            })?,
+        };
         Ok(Config {
+            capture,
             cursor_keys,
             table_name: required("CALLS_TABLE")?,
             bucket_name: required("RECORDINGS_BUCKET")?,

@@ -31,6 +31,7 @@ pub mod app;
 #[cfg(feature = "audio")]
 pub mod audio;
 pub mod aws;
+pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod cursor;

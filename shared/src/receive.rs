@@ -10,7 +10,8 @@
 //!    [`crate::validate`] like any PUT, and written by the store's write protocol on condition that the call
 //!    is still the one merged into; another delivery of the same call in between means merging again;
 //! 5. a recording carried in the body (ElevenLabs' audio) stored as the call's recording object, which the
-//!    bucket's object-created event then checks as it checks an upload.
+//!    bucket's object-created event then checks as it checks an upload; a recording behind a link queued
+//!    for the capture worker ([`crate::capture`]), the call's recording `pending` meanwhile.
 //!
 //! The tenant is the endpoint's, never anything in the body.
 
@@ -18,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::app::App;
+use crate::capture::{self, CaptureJob};
 use crate::error::ApiError;
 use crate::ids::{CallId, TenantId};
 use crate::model::{self, CallStatus, RecordingStatus, StoredRecording};
@@ -88,8 +90,12 @@ impl App {
         let id = CallId::parse(&endpoint.provider.call_id(&delivery.call_id))
             .map_err(|e| ApiError::invalid("call id", e.to_string()))?;
         let outcome = self.merge_delivery(&tenant, &id, &delivery).await?;
-        if let Some(RecordingSource::Inline { format, bytes }) = &delivery.recording {
-            self.store_inline_recording(&tenant, &id, format, bytes).await?;
+        match &delivery.recording {
+            Some(RecordingSource::Inline { format, bytes }) => {
+                self.store_inline_recording(&tenant, &id, format, bytes).await?
+            }
+            Some(RecordingSource::Url(url)) => self.queue_capture(&tenant, &id, endpoint.provider, url).await?,
+            None => {}
         }
         Ok(Received {
             call_id: Some(id.as_str().to_owned()),
@@ -237,6 +243,78 @@ impl App {
                 continue;
             }
             self.recordings.put(&key, bytes.to_vec(), format.content_type()).await?;
+            return Ok(());
+        }
+        Err(ApiError::ServiceUnavailable {
+            retry_after: std::time::Duration::from_secs(1),
+        })
+    }
+}
+
+impl App {
+    /// Step 5 for a link: the recording `pending` and a [`CaptureJob`] queued, unless the recording is
+    /// already stored (or on its way: pending at its object's key). A repeat while the job waits queues it
+    /// again; the worker finds the recording there and does nothing. A link that could never be fetched
+    /// (not https, a host off the provider's list) marks the recording `failed` at once.
+    async fn queue_capture(
+        &self,
+        tenant: &TenantId,
+        id: &CallId,
+        provider: Provider,
+        url: &str,
+    ) -> Result<(), ApiError> {
+        if self.capture_queue.url().is_none() {
+            tracing::warn!(call = %id, "no capture queue configured: the recording link is not followed");
+            return Ok(());
+        }
+        for _ in 0..ATTEMPTS {
+            let read = self
+                .store
+                .read_for_update(tenant, id)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            if read.summary.opt_out_sensitive_data_storage {
+                return Ok(());
+            }
+            let current = read.recording.as_ref();
+            let settled = current.is_some_and(|r| match r.status {
+                RecordingStatus::Completed | RecordingStatus::Expired => true,
+                RecordingStatus::Pending => r.key.is_some(),
+                _ => false,
+            });
+            if settled {
+                return Ok(());
+            }
+            let next = match capture::refused(url, provider, &self.config.capture) {
+                Some(reason) => StoredRecording {
+                    status: RecordingStatus::Failed,
+                    format: None,
+                    duration: None,
+                    key: None,
+                    recorded_at: None,
+                    failure_reason: Some(reason),
+                },
+                None => StoredRecording {
+                    status: RecordingStatus::Pending,
+                    format: None,
+                    duration: None,
+                    key: None,
+                    recorded_at: None,
+                    failure_reason: None,
+                },
+            };
+            if current != Some(&next) && self.store.update_recording(tenant, id, &read, &next).await?.is_none() {
+                continue;
+            }
+            if next.status == RecordingStatus::Pending {
+                let job = CaptureJob {
+                    tenant: tenant.as_str().to_owned(),
+                    call_id: id.as_str().to_owned(),
+                    provider,
+                    url: url.to_owned(),
+                };
+                self.capture_queue.send(&job).await?;
+            }
             return Ok(());
         }
         Err(ApiError::ServiceUnavailable {

@@ -439,7 +439,7 @@ mod tests {
                 "{name:?}: a wildcard action"
             );
         }
-        assert_eq!(functions, 7);
+        assert_eq!(functions, 9);
     }
 
     #[test]
@@ -466,5 +466,36 @@ mod tests {
         for method in ["PUT", "PATCH", "DELETE", "POST"] {
             assert!(write.contains(&format!("Method: {method}")), "{method}");
         }
+    }
+
+    #[test]
+    fn only_the_webhook_route_is_outside_the_authorizer() {
+        let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let mut open = Vec::new();
+        for (name, resource) in resources {
+            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+                continue;
+            };
+            for (_, event) in events {
+                if event["Type"].as_str() != Some("HttpApi") {
+                    continue;
+                }
+                let props = &event["Properties"];
+                if let Some(auth) = props.get("Auth") {
+                    assert_eq!(auth["Authorizer"].as_str(), Some("NONE"), "{name:?}");
+                    open.push(format!(
+                        "{} {}",
+                        props["Method"].as_str().unwrap(),
+                        props["Path"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+        assert_eq!(open, ["POST /api/v1/webhooks/{provider}/{endpointId}"]);
+        let hook = &doc["Resources"]["WebhookFunction"]["Properties"];
+        let policies = serde_norway::to_string(&hook["Policies"]).unwrap();
+        assert!(!policies.contains("s3:DeleteObject"), "{policies}");
+        assert!(policies.contains("recordings/*"), "{policies}");
     }
 }

@@ -55,6 +55,7 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
         cursor_keys: Some(
             callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None).expect("long enough"),
         ),
+        capture: test_capture(None),
     };
     let counter = RequestCounter::default();
     let app = App::connect(config, Arc::new(FixedClock(at(now))), Some(counter.clone())).await;
@@ -64,7 +65,34 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
     template::create_bucket(app.recordings.client(), app.recordings.bucket(), 30)
         .await
         .expect("bucket from template");
+    let queue = app
+        .capture_queue
+        .client()
+        .create_queue()
+        .queue_name(format!("capture-{suffix}"))
+        .send()
+        .await
+        .expect("capture queue on the emulator")
+        .queue_url
+        .expect("queue url");
+    let mut app = app;
+    app.config.capture = test_capture(Some(queue.clone()));
+    app.capture_queue = callrecords::store::queue::CaptureQueue::new(app.capture_queue.client().clone(), Some(queue));
     Stack { app, counter }
+}
+
+/// The capture settings of the tests: links to loopback over plain HTTP allowed for every provider (what
+/// the template never allows), 2 s per fetch, 3 tries.
+pub fn test_capture(queue_url: Option<String>) -> callrecords::config::Capture {
+    let loopback = vec!["127.0.0.1".to_owned()];
+    callrecords::config::Capture {
+        queue_url,
+        hosts: [loopback.clone(), loopback.clone(), loopback],
+        allow_loopback_http: true,
+        max_bytes: 64 * 1024 * 1024,
+        timeout: std::time::Duration::from_secs(2),
+        attempts: 3,
+    }
 }
 
 fn repo_file(path: &str) -> String {
@@ -456,3 +484,217 @@ pub async fn objects(stack: &Stack) -> Vec<String> {
 }
 
 pub use callrecords::synth::wav;
+
+/// A webhook endpoint of `tenant` for `provider`, stored with `secret`.
+pub async fn webhook_endpoint(
+    stack: &Stack,
+    tenant: &str,
+    provider: callrecords::webhook::Provider,
+    secret: &str,
+) -> callrecords::webhook::endpoint::WebhookEndpoint {
+    let tenant = callrecords::TenantId::parse(tenant).expect("tenant");
+    let endpoint = callrecords::webhook::endpoint::WebhookEndpoint::new(
+        &tenant,
+        provider,
+        secret.to_owned(),
+        stack.app.clock.now(),
+    )
+    .expect("endpoint");
+    stack.app.store.put_endpoint(&endpoint).await.expect("put endpoint");
+    endpoint
+}
+
+/// `events/webhook-vapi.json` made into a delivery of `body` to `/api/v1/webhooks/{provider}/{endpointId}`
+/// with exactly `headers` (and a content type).
+pub fn webhook_event(provider: &str, endpoint_id: &str, headers: &[(&str, String)], body: &[u8]) -> Value {
+    let mut ev = event("webhook-vapi.json");
+    let path = format!("/api/v1/webhooks/{provider}/{endpoint_id}");
+    ev["rawPath"] = Value::String(path.clone());
+    ev["requestContext"]["http"]["path"] = Value::String(path);
+    ev["pathParameters"] = serde_json::json!({"provider": provider, "endpointId": endpoint_id});
+    let mut h = serde_json::Map::new();
+    h.insert("content-type".into(), "application/json".into());
+    h.insert("host".into(), "local.execute-api.us-east-1.amazonaws.com".into());
+    for (name, value) in headers {
+        h.insert(name.to_string(), Value::String(value.clone()));
+    }
+    ev["headers"] = Value::Object(h);
+    match std::str::from_utf8(body) {
+        Ok(text) => {
+            ev["body"] = Value::String(text.to_owned());
+            ev["isBase64Encoded"] = Value::Bool(false);
+        }
+        Err(_) => {
+            use base64::Engine;
+            ev["body"] = Value::String(base64::engine::general_purpose::STANDARD.encode(body));
+            ev["isBase64Encoded"] = Value::Bool(true);
+        }
+    }
+    ev
+}
+
+/// Sends a delivery through the webhook function's entry point.
+pub async fn deliver(app: &App, event: &Value) -> Reply {
+    reply(
+        webhook::handle(app, request(event))
+            .await
+            .expect("the handler answers every request"),
+    )
+}
+
+/// `body` delivered to `endpoint`, signed with `secret` as its provider signs, at the stack's clock.
+pub async fn deliver_signed(
+    stack: &Stack,
+    endpoint: &callrecords::webhook::endpoint::WebhookEndpoint,
+    secret: &str,
+    body: &[u8],
+) -> Reply {
+    let (name, value) =
+        callrecords::webhook::signature::sign(endpoint.provider, secret.as_bytes(), body, stack.app.clock.now());
+    let ev = webhook_event(
+        endpoint.provider.as_str(),
+        &endpoint.endpoint_id,
+        &[(name, value)],
+        body,
+    );
+    deliver(&stack.app, &ev).await
+}
+
+/// What the test recording server answers on a path.
+#[derive(Clone)]
+pub enum Served {
+    Bytes(Vec<u8>),
+    Status(u16),
+    /// Accepts the request and never answers.
+    Hang,
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1 that stands in for a provider's recording storage: each path
+/// answers as configured; it counts the requests it got.
+pub struct RecordingServer {
+    pub base: String,
+    hits: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingServer {
+    pub async fn start(routes: Vec<(&'static str, Served)>) -> RecordingServer {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = hits.clone();
+        let routes: std::collections::HashMap<&'static str, Served> = routes.into_iter().collect();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let routes = routes.clone();
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match socket.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request);
+                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let route = path.split('?').next().unwrap_or("/").to_owned();
+                    seen.lock().expect("hits").push(route.clone());
+                    let (status, body) = match routes.get(route.as_str()) {
+                        Some(Served::Bytes(b)) => (200, b.clone()),
+                        Some(Served::Status(s)) => (*s, Vec::new()),
+                        Some(Served::Hang) => {
+                            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                            return;
+                        }
+                        None => (404, Vec::new()),
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\ncontent-type: application/octet-stream\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(&body).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        RecordingServer { base, hits }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The paths requested so far, in order.
+    pub fn hits(&self) -> Vec<String> {
+        self.hits.lock().expect("hits").clone()
+    }
+}
+
+/// The messages waiting on the stack's capture queue (taken off it: they are not seen again).
+pub async fn queued_captures(stack: &Stack) -> Vec<Value> {
+    let q = &stack.app.capture_queue;
+    let url = q.url().expect("a capture queue");
+    let mut all = Vec::new();
+    loop {
+        let out = q
+            .client()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return all;
+        }
+        for m in messages {
+            q.client()
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete");
+            all.push(serde_json::json!({
+                "messageId": m.message_id.unwrap_or_default(),
+                "body": m.body.unwrap_or_default(),
+            }));
+        }
+    }
+}
+
+/// `messages` as SQS hands them to the capture worker on try `receive_count`, sent through its entry
+/// point: the ids of the messages it asks to be retried.
+pub async fn run_capture(stack: &Stack, messages: &[Value], receive_count: u32) -> Vec<String> {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m["messageId"], "receiptHandle": "r", "body": m["body"],
+                "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+                "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    let fetcher = callrecords::capture::Fetcher::new(&stack.app.config.capture).expect("fetcher");
+    let event = lambda_runtime::LambdaEvent::new(
+        serde_json::json!({ "Records": records }),
+        lambda_runtime::Context::default(),
+    );
+    let answer = recording_capture::handle(&stack.app, &fetcher, event)
+        .await
+        .expect("the worker answers");
+    answer["batchItemFailures"]
+        .as_array()
+        .expect("failures")
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().expect("id").to_owned())
+        .collect()
+}

@@ -44,11 +44,13 @@ async fn app_on(dynamodb: &Emulator, s3: &Emulator, now: &str) -> App {
         local_auth: false,
         s3_force_path_style: true,
         cursor_keys: Some(CursorKeys::new(&generate_secret(), None).unwrap()),
+        capture: Default::default(),
     };
     App {
         store: DynamoStore::new(ddb, &config.table_name),
         recordings: S3Recordings::new(s3_client, &config.bucket_name, sdk.credentials_provider()),
         clock: Arc::new(FixedClock(at(now))),
+        capture_queue: callrecords::store::queue::CaptureQueue::new(callrecords::aws::sqs(&sdk), None),
         config,
     }
 }

@@ -9,7 +9,8 @@
 //! - [`keys`]: API keys; [`webhooks`]: webhook endpoints.
 //! - [`recordings`]: the expiry job's queries and marks, and the clean-up of replaced content.
 //! - [`batch`]: batch requests with back-off, and Query paging.
-//! - [`s3`]: every S3 call (presigned GET and PUT, head, delete).
+//! - [`s3`]: every S3 call (presigned GET and PUT, head, delete, parts).
+//! - [`queue`]: the capture queue (SQS).
 //! - [`metrics`]: a request counter for tests and benchmarks.
 
 pub mod batch;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod layout;
 pub mod lists;
 pub mod metrics;
+pub mod queue;
 pub mod recordings;
 pub mod s3;
 pub mod webhooks;

@@ -182,6 +182,29 @@ impl S3Recordings {
         Ok(())
     }
 
+    /// Starts an upload of `key`'s object in parts (a copied recording, streamed): see [`PartUpload`].
+    pub async fn start_parts(&self, key: &str, content_type: &str) -> Result<PartUpload, StoreError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| s3_error("CreateMultipartUpload", e))?;
+        let upload_id = out
+            .upload_id
+            .ok_or_else(|| StoreError::Failed("CreateMultipartUpload: no upload id".into()))?;
+        Ok(PartUpload {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            upload_id,
+            parts: Vec::new(),
+        })
+    }
+
     /// Deletes `key`'s object; deleting one that is already gone succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client
@@ -223,6 +246,71 @@ impl S3Recordings {
             .checked_add_signed(ttl)
             .ok_or_else(|| StoreError::Failed("link expiry out of range".into()))?;
         Ok((config, expires_at))
+    }
+}
+
+/// An object written in parts (S3 multipart upload): every part but the last at least 5 MiB. Nothing is
+/// visible until [`PartUpload::complete`]; [`PartUpload::abort`] removes what was sent.
+pub struct PartUpload {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    parts: Vec<aws_sdk_s3::types::CompletedPart>,
+}
+
+impl PartUpload {
+    pub async fn part(&mut self, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let number = i32::try_from(self.parts.len() + 1).map_err(|_| StoreError::Failed("too many parts".into()))?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .part_number(number)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| s3_error("UploadPart", e))?;
+        self.parts.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .build(),
+        );
+        Ok(())
+    }
+
+    pub async fn complete(self) -> Result<(), StoreError> {
+        let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+            .set_parts(Some(self.parts))
+            .build();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .multipart_upload(parts)
+            .send()
+            .await
+            .map_err(|e| s3_error("CompleteMultipartUpload", e))?;
+        Ok(())
+    }
+
+    pub async fn abort(self) {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&self.upload_id)
+            .send()
+            .await;
+        if let Err(e) = result {
+            // The bucket's lifecycle rule removes incomplete uploads in any case.
+            tracing::warn!(key = %self.key, error = %DisplayErrorContext(&e), "abort of a multipart upload failed");
+        }
     }
 }
 

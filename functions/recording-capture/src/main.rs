@@ -1,0 +1,11 @@
+use callrecords::capture::Fetcher;
+use callrecords::App;
+use lambda_runtime::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    callrecords::telemetry::init();
+    let app = App::from_env().await?;
+    let fetcher = Fetcher::new(&app.config.capture)?;
+    run(service_fn(|event| recording_capture::handle(&app, &fetcher, event))).await
+}
