@@ -375,6 +375,11 @@ def main():
     check("events/webhook-vapi.json -> 200, created", webhook("webhook-vapi.json", 200, "created"))
     check("events/webhook-vapi.json again -> 200, unchanged", webhook("webhook-vapi.json", 200, "unchanged"))
     check("events/webhook-bad-signature.json -> 401 UNAUTHORIZED", webhook("webhook-bad-signature.json", 401))
+    def capture_nothing():
+        r = invoke("recording-capture", events / "recording-capture.json", args.port)
+        assert r == {"batchItemFailures": []}, r
+
+    check("events/recording-capture.json (a job for no call) -> nothing to retry", capture_nothing)
     passed = sum(results)
     print(f"events: {passed} passed, {len(results) - passed} failed")
     return 0 if passed == len(results) else 1

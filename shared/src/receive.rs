@@ -177,7 +177,10 @@ impl App {
             };
             match self.store.write_call(tenant, record, &rules, now).await? {
                 Written::Created(_) => return Ok("created"),
-                Written::Replaced(_) => return Ok("updated"),
+                Written::Replaced(saved) => {
+                    self.drop_recording(saved.dropped_recording).await;
+                    return Ok("updated");
+                }
                 Written::Unchanged(_) => return Ok("unchanged"),
                 Written::Superseded | Written::PreconditionFailed => continue,
                 Written::Refused { field, reason } => return Err(ApiError::Conflict { field, reason }),

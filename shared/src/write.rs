@@ -183,7 +183,9 @@ impl App {
             revision,
             summary,
             recording,
+            dropped_recording,
         } = saved;
+        self.drop_recording(dropped_recording).await;
         let record = CallRecord {
             summary,
             recording,
@@ -199,6 +201,16 @@ impl App {
             etag: revision,
             call: CallDetail::new(record, state, link)?,
         }))
+    }
+
+    /// Deletes the object of a recording a write let go (the call opted out of sensitive-data storage). The
+    /// call no longer names it, so nothing can serve it; a failure leaves it to the bucket's lifecycle rule.
+    pub(crate) async fn drop_recording(&self, key: Option<String>) {
+        if let Some(key) = key {
+            if let Err(e) = self.recordings.delete(&key).await {
+                tracing::warn!(key, error = %e, "the recording of an opted-out call is left to the lifecycle rule");
+            }
+        }
     }
 
     /// The stored call as a write's answer.

@@ -73,17 +73,22 @@ impl Provided {
 
     /// A moment just after the call, inside every signature window and the recording's retention.
     fn now(&self) -> String {
-        let at = ["endTime", "startTime", "createdAt"]
-            .iter()
-            .find_map(|f| self.call[*f].as_str())
-            .expect("the call has a time");
-        let t: DateTime<Utc> = at.parse().expect("RFC 3339");
-        (t + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        just_after(&self.call)
     }
 
     fn call_id(&self) -> String {
         self.call["id"].as_str().expect("id").to_owned()
     }
+}
+
+/// An hour after `call` (a call in the API's format) ended, or started.
+fn just_after(call: &Value) -> String {
+    let at = ["endTime", "startTime", "createdAt"]
+        .iter()
+        .find_map(|f| call[*f].as_str())
+        .expect("the call has a time");
+    let t: DateTime<Utc> = at.parse().expect("RFC 3339");
+    (t + Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn read_json(path: &str) -> Value {
@@ -134,8 +139,9 @@ async fn endpoint(stack: &Stack, tenant: &str, provider: Provider) -> WebhookEnd
 async fn every_signed_event_stores_its_expected_call() {
     for provider in Provider::ALL {
         let p = Provided::load(provider);
-        let stack = stack(&p.now()).await;
         for (i, f) in p.events.iter().enumerate() {
+            // Each fixture at its own time: calls other than the main one are of other days.
+            let stack = stack(&just_after(&f.expected)).await;
             let tenant = format!("t{i}");
             let e = endpoint(&stack, &tenant, provider).await;
             let reply = deliver_signed(&stack, &e, SECRET, &f.body).await;

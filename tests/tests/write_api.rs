@@ -736,3 +736,22 @@ async fn puts_meeting_recording_changes_are_written_again_never_lost() {
     assert_eq!(data["summary"], "v39", "the last PUT stands");
     assert_eq!(data["recordingStatus"], "pending", "and so does the recording");
 }
+
+#[tokio::test]
+async fn a_call_that_opts_out_later_loses_its_recording_and_its_object() {
+    let stack = stack(NOW).await;
+    let mut call = small_call("call_oo", "+14155550177", "completed");
+    call["endTime"] = json!("2025-01-15T10:05:00Z");
+    assert_eq!(Write::put("call_oo", &call).send(&stack.app).await.status, 201);
+    let (_, checked) = upload(&stack, "call_oo", "wav", wav(8_000)).await;
+    assert_eq!(checked["status"], "completed");
+    assert_eq!(objects(&stack).await.len(), 1);
+    let patch = json!({"optOutSensitiveDataStorage": true});
+    let reply = Write::patch("call_oo", &patch).send(&stack.app).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let data = get(&stack, "acme", "call_oo").await.body["data"].clone();
+    assert_eq!(data["recordingStatus"], "none", "{data}");
+    assert_eq!(data["recordingUrl"], Value::Null);
+    assert_eq!(data["messages"], Value::Null);
+    assert!(objects(&stack).await.is_empty(), "the recording's object is deleted");
+}

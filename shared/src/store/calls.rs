@@ -85,6 +85,9 @@ pub struct Saved {
     pub revision: String,
     pub summary: CallSummary,
     pub recording: Option<StoredRecording>,
+    /// The object of a recording this write let go (the call now opts out of sensitive-data storage):
+    /// the writer deletes it.
+    pub dropped_recording: Option<String>,
 }
 
 /// A rule between the stored call and the one about to replace it: `Err((field, reason))` refuses the write.
@@ -283,6 +286,7 @@ impl DynamoStore {
             revision: plan.commit.revision,
             summary: call.summary().clone(),
             recording: call.recording().cloned(),
+            dropped_recording: plan.dropped_recording,
         };
         match existed {
             false => Written::Created(saved),
@@ -838,6 +842,8 @@ enum Step {
 struct Plan {
     commit: Commit,
     new_parts: usize,
+    /// See [`Saved::dropped_recording`].
+    dropped_recording: Option<String>,
 }
 
 /// Steps 1 and 2 of the protocol without I/O: whether `rules` let the write go ahead over `current`, whether
@@ -860,8 +866,16 @@ fn plan(
         return Ok(Step::Done(Box::new(Written::PreconditionFailed)));
     }
     let stored = current.and_then(|c| c.summary.as_ref());
+    let mut dropped_recording = None;
     if rules.keep_recording {
-        call.set_recording(stored.and_then(|s| s.recording.clone()));
+        let kept = stored.and_then(|s| s.recording.clone());
+        if call.summary().opt_out_sensitive_data_storage {
+            // A call that opts out keeps no recording, whatever was stored before.
+            dropped_recording = kept.and_then(|r| r.key);
+            call.set_recording(None);
+        } else {
+            call.set_recording(kept);
+        }
     }
     if let (Some(rule), Some(stored)) = (rules.rule, stored) {
         if let Err((field, reason)) = rule(&stored.summary, call.summary()) {
@@ -877,6 +891,7 @@ fn plan(
                 revision: revision.clone(),
                 summary: summary.summary.clone(),
                 recording: summary.recording.clone(),
+                dropped_recording: None,
             }))));
         }
     }
@@ -897,6 +912,7 @@ fn plan(
             cleanup: replaces.then(|| layout::cleanup_index_keys(tenant, &call.id, now)),
         },
         new_parts,
+        dropped_recording,
     }))
 }
 
