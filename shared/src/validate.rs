@@ -72,6 +72,12 @@ pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 pub const MAX_COST_LINES: usize = 100;
 /// Longest message `content`, in characters.
 pub const MAX_CONTENT_CHARS: usize = 100_000;
+/// `summary`.
+pub const MAX_SUMMARY_CHARS: usize = 10_000;
+/// Names, `endReason`, `evaluation.outcome`, `toolInfo.name`, words.
+pub const MAX_NAME_CHARS: usize = 256;
+/// `evaluation.sentiment`, `telephony.provider`, `events[].type`, `costBreakdown[].product`.
+pub const MAX_LABEL_CHARS: usize = 128;
 /// Largest duration, offset or word time in seconds (about 115 days), and largest latency figure in ms.
 pub const MAX_FIGURE: f64 = 10_000_000.0;
 /// Largest `evaluation.score`.
@@ -534,11 +540,11 @@ struct CallIn {
     from: Option<Phone>,
     to: Option<Phone>,
     status: CallStatus,
-    end_reason: Option<Text<256>>,
+    end_reason: Option<Text<MAX_NAME_CHARS>>,
     answered_by: Option<AnsweredBy>,
     is_success: Option<bool>,
     evaluation: Option<Object<EvaluationIn>>,
-    summary: Option<Text<10_000>>,
+    summary: Option<Text<MAX_SUMMARY_CHARS>>,
     start_time: Option<Instant>,
     end_time: Option<Instant>,
     duration: Option<Seconds>,
@@ -576,7 +582,7 @@ struct CallIn {
 #[serde(deny_unknown_fields)]
 struct NamedIn {
     id: Id,
-    name: Text<256>,
+    name: Text<MAX_NAME_CHARS>,
 }
 
 #[derive(Deserialize)]
@@ -584,21 +590,21 @@ struct NamedIn {
 struct PhoneNumberIn {
     id: Id,
     number: Phone,
-    name: Option<Text<256>>,
+    name: Option<Text<MAX_NAME_CHARS>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EvaluationIn {
-    sentiment: Option<Text<128>>,
-    outcome: Option<Text<256>>,
+    sentiment: Option<Text<MAX_LABEL_CHARS>>,
+    outcome: Option<Text<MAX_NAME_CHARS>>,
     score: Option<Score>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CostItemIn {
-    product: Text<128>,
+    product: Text<MAX_LABEL_CHARS>,
     quantity: Money,
     unit: Text<32>,
     unit_price: Money,
@@ -608,7 +614,7 @@ struct CostItemIn {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TelephonyIn {
-    provider: Option<Text<128>>,
+    provider: Option<Text<MAX_LABEL_CHARS>>,
     call_sid: Option<Id>,
     conference_sid: Option<Id>,
 }
@@ -631,7 +637,7 @@ struct MessageIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WordIn {
-    word: Text<256>,
+    word: Text<MAX_NAME_CHARS>,
     start: Seconds,
     end: Seconds,
 }
@@ -639,7 +645,7 @@ struct WordIn {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ToolInfoIn {
-    name: Text<256>,
+    name: Text<MAX_NAME_CHARS>,
     #[serde(default)]
     arguments: Value,
     #[serde(default)]
@@ -651,7 +657,7 @@ struct ToolInfoIn {
 struct EventIn {
     timestamp: Instant,
     #[serde(rename = "type")]
-    kind: Text<128>,
+    kind: Text<MAX_LABEL_CHARS>,
     #[serde(default)]
     data: Value,
 }

@@ -100,7 +100,7 @@ use super::{Delivery, Provider, RecordingSource};
 use crate::error::ApiError;
 use crate::ids::CallId;
 use crate::validate::{
-    MAX_CONTENT_CHARS, MAX_FIGURE, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
+    self, MAX_CONTENT_CHARS, MAX_FIGURE, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
 };
 
 /// `call_started`: the call has begun.
@@ -118,9 +118,9 @@ const MAX_MILLIS: i64 = 253_402_300_799_999;
 /// [`MAX_FIGURE`]).
 const EPOCH_MILLIS_FROM: i64 = 100_000_000_000;
 /// Bounds of the call model's text fields (validate's table).
-const MAX_SUMMARY_CHARS: usize = 10_000;
-const MAX_NAME_CHARS: usize = 256;
-const MAX_LABEL_CHARS: usize = 128;
+const MAX_SUMMARY_CHARS: usize = validate::MAX_SUMMARY_CHARS;
+const MAX_NAME_CHARS: usize = validate::MAX_NAME_CHARS;
+const MAX_LABEL_CHARS: usize = validate::MAX_LABEL_CHARS;
 
 /// Reasons a call ends without ever being answered because something failed.
 const FAILED: [&str; 10] = [

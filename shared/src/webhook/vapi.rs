@@ -113,7 +113,7 @@ use super::{Delivery, RecordingSource};
 use crate::error::ApiError;
 use crate::ids::MAX_ID_LEN;
 use crate::validate::{
-    MAX_CONTENT_CHARS, MAX_COST_LINES, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
+    self, MAX_CONTENT_CHARS, MAX_COST_LINES, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
 };
 
 /// `status-update` with status `scheduled`.
@@ -136,13 +136,13 @@ const CURRENCY: &str = "USD";
 /// What our call id adds before Vapi's: `vapi:`.
 const PREFIX_LEN: usize = 5;
 /// Longest `summary`, in characters.
-const MAX_SUMMARY_CHARS: usize = 10_000;
+const MAX_SUMMARY_CHARS: usize = validate::MAX_SUMMARY_CHARS;
 /// Longest name, `endReason`, `evaluation.outcome`, `toolInfo.name`, `words[].word`.
-const MAX_NAME_CHARS: usize = 256;
+const MAX_NAME_CHARS: usize = validate::MAX_NAME_CHARS;
 /// Longest `costBreakdown[].product` and `telephony.provider`.
-const MAX_LABEL_CHARS: usize = 128;
+const MAX_LABEL_CHARS: usize = validate::MAX_LABEL_CHARS;
 /// Largest figure (seconds, milliseconds).
-const MAX_FIGURE: i64 = 10_000_000;
+const MAX_FIGURE: i64 = validate::MAX_FIGURE as i64;
 
 /// Reads one Vapi server message (see the module docs).
 pub fn delivery(body: &Value) -> Result<Option<Delivery>, ApiError> {
