@@ -422,13 +422,15 @@ impl<'a> Write<'a> {
     }
 }
 
-/// `events/recording-check.json` for the object `key` of `size` bytes, sent through recording-check's
+/// `events/recording-check.json` for the object `key` of `size` bytes, landed at the stack's now, sent through recording-check's
 /// entry point: what the check answered.
 pub async fn check_recording(app: &App, key: &str, size: u64) -> Result<Value, lambda_runtime::Error> {
     let mut ev = event("recording-check.json");
     ev["detail"]["bucket"]["name"] = Value::String(app.recordings.bucket().to_owned());
     ev["detail"]["object"]["key"] = Value::String(key.to_owned());
     ev["detail"]["object"]["size"] = Value::from(size);
+    // The object lands now, by the stack's clock.
+    ev["time"] = Value::String(app.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let context = lambda_runtime::Context::default();
     recording_check::handle(app, lambda_runtime::LambdaEvent::new(ev, context)).await
 }
