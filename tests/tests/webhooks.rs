@@ -468,3 +468,37 @@ async fn elevenlabs_audio_in_the_body_becomes_the_calls_recording() {
     assert_eq!(objects(&stack).await, keys);
     assert_eq!(comparable(&after), as_stored(&stack, &p.call).await);
 }
+
+#[tokio::test]
+async fn an_opted_out_call_keeps_no_audio_whichever_event_comes_first() {
+    use base64::Engine;
+    let dir = format!("{}/../fixtures/webhooks/elevenlabs", env!("CARGO_MANIFEST_DIR"));
+    let transcription = std::fs::read(format!("{dir}/opted_out_post_call_transcription.json")).expect("fixture");
+    let expected = read_json(&format!("{dir}/opted_out_post_call_transcription.expected.json"));
+    let t: Value = serde_json::from_slice(&transcription).expect("JSON");
+    // The same conversation's audio, a real MP3.
+    let mut audio: Value = read_json(&format!("{dir}/post_call_audio.json"));
+    audio["data"]["conversation_id"] = t["data"]["conversation_id"].clone();
+    audio["data"]["agent_id"] = t["data"]["agent_id"].clone();
+    audio["event_timestamp"] = t["event_timestamp"].clone();
+    let mp3 = std::fs::read(format!("{}/../fixtures/audio/tone.mp3", env!("CARGO_MANIFEST_DIR"))).expect("mp3");
+    audio["data"]["full_audio"] = Value::String(base64::engine::general_purpose::STANDARD.encode(&mp3));
+    let audio = serde_json::to_vec(&audio).expect("JSON");
+    let id = expected["id"].as_str().expect("id");
+    let stack = stack(&just_after(&expected)).await;
+    for (tenant, order) in [("audio-first", [&audio, &transcription]), ("audio-last", [&transcription, &audio])] {
+        let e = endpoint(&stack, tenant, Provider::ElevenLabs).await;
+        for body in order {
+            let reply = deliver_signed(&stack, &e, SECRET, body).await;
+            assert_eq!(reply.status, 200, "{tenant}: {}", reply.body);
+        }
+        let call = fetch(&stack, tenant, id).await.body["data"].clone();
+        assert_eq!(call["optOutSensitiveDataStorage"], true, "{tenant}");
+        assert_eq!(call["recordingStatus"], "none", "{tenant}: {call}");
+        assert_eq!(call["messages"], Value::Null, "{tenant}");
+        assert!(
+            objects(&stack).await.iter().all(|k| !k.contains(&format!("/{tenant}/"))),
+            "{tenant}: no audio object is kept"
+        );
+    }
+}
