@@ -486,7 +486,10 @@ async fn an_opted_out_call_keeps_no_audio_whichever_event_comes_first() {
     let audio = serde_json::to_vec(&audio).expect("JSON");
     let id = expected["id"].as_str().expect("id");
     let stack = stack(&just_after(&expected)).await;
-    for (tenant, order) in [("audio-first", [&audio, &transcription]), ("audio-last", [&transcription, &audio])] {
+    for (tenant, order) in [
+        ("audio-first", [&audio, &transcription]),
+        ("audio-last", [&transcription, &audio]),
+    ] {
         let e = endpoint(&stack, tenant, Provider::ElevenLabs).await;
         for body in order {
             let reply = deliver_signed(&stack, &e, SECRET, body).await;
@@ -497,7 +500,10 @@ async fn an_opted_out_call_keeps_no_audio_whichever_event_comes_first() {
         assert_eq!(call["recordingStatus"], "none", "{tenant}: {call}");
         assert_eq!(call["messages"], Value::Null, "{tenant}");
         assert!(
-            objects(&stack).await.iter().all(|k| !k.contains(&format!("/{tenant}/"))),
+            objects(&stack)
+                .await
+                .iter()
+                .all(|k| !k.contains(&format!("/{tenant}/"))),
             "{tenant}: no audio object is kept"
         );
     }
