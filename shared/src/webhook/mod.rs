@@ -20,6 +20,7 @@
 
 pub mod elevenlabs;
 pub mod endpoint;
+mod read;
 pub mod retell;
 pub mod signature;
 pub mod vapi;

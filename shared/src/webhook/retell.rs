@@ -90,18 +90,15 @@
 //! looked at, so new ones Retell adds change nothing.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Map, Number, Value};
+use serde_json::{Map, Value};
 
+use super::read::{self, clip, embedded, json_number, money_text, Node, Rules};
 use super::{Delivery, Provider, RecordingSource};
 use crate::error::ApiError;
 use crate::ids::CallId;
-use crate::validate::{
-    self, MAX_CONTENT_CHARS, MAX_FIGURE, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
-};
+use crate::validate::{self, MAX_CONTENT_CHARS};
 
 /// `call_started`: the call has begun.
 pub const CALL_STARTED: u16 = 1;
@@ -112,11 +109,17 @@ pub const CALL_ANALYZED: u16 = 3;
 
 /// Retell bills in US dollars and states amounts in cents.
 const CURRENCY: &str = "USD";
-/// The last instant written: 9999-12-31T23:59:59.999Z.
-const MAX_MILLIS: i64 = 253_402_300_799_999;
 /// A word time this large is epoch milliseconds (seed 003), not seconds from the start (at most
-/// [`MAX_FIGURE`]).
+/// [`validate::MAX_FIGURE`]).
 const EPOCH_MILLIS_FROM: i64 = 100_000_000_000;
+/// How Retell's figures and amounts are read: rounded half away from zero, a figure judged by its rounded
+/// value, and a number too small for a decimal out of range.
+static RULES: Rules = Rules {
+    rounding: RoundingStrategy::MidpointAwayFromZero,
+    sign_after_rounding: true,
+    tiny_is_zero: false,
+    too_large: "is too large an amount",
+};
 /// Bounds of the call model's text fields (validate's table).
 const MAX_SUMMARY_CHARS: usize = validate::MAX_SUMMARY_CHARS;
 const MAX_NAME_CHARS: usize = validate::MAX_NAME_CHARS;
@@ -138,24 +141,24 @@ const FAILED: [&str; 10] = [
 
 /// Maps one Retell delivery (module docs).
 pub fn delivery(body: &Value) -> Result<Option<Delivery>, ApiError> {
-    let root = At::root(body);
+    let root = Node::root(body, &RULES);
     if !body.is_object() {
         return Err(root.fail("must be a JSON object"));
     }
-    let event_at = root.key("event");
-    let event = event_at.required_text()?;
+    let event_at = root.get("event");
+    let event = event_at.required_string()?;
     let stage = match event {
         "call_started" => CALL_STARTED,
         "call_ended" => CALL_ENDED,
         "call_analyzed" => CALL_ANALYZED,
         _ => return Ok(None),
     };
-    let call = root.key("call");
+    let call = root.get("call");
     if call.object()?.is_none() {
         return Err(call.fail("is required"));
     }
-    let id_at = call.key("call_id");
-    let call_id = id_at.required_text()?;
+    let id_at = call.get("call_id");
+    let call_id = id_at.required_string()?;
     if CallId::parse(&Provider::Retell.call_id(call_id)).is_err() {
         return Err(id_at.fail(format!(
             "must be 1 to {} characters of letters, digits, '_', '-', '.' and ':'",
@@ -179,7 +182,7 @@ struct Mapped {
     recording: Option<RecordingSource>,
 }
 
-fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
+fn map_call(call: &Node, stage: u16) -> Result<Mapped, ApiError> {
     let mut fields = Map::new();
     let mut fallbacks = Map::new();
     let mut put = |name: &str, value: Value| {
@@ -189,8 +192,8 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
     // Who and where.
     let direction = direction(call)?;
     put("direction", Value::from(direction));
-    let from = number(&call.key("from_number"))?;
-    let to = number(&call.key("to_number"))?;
+    let from = number(&call.get("from_number"))?;
+    let to = number(&call.get("to_number"))?;
     let ours = match direction {
         "inbound" => to.clone(),
         "outbound" => from.clone(),
@@ -209,8 +212,8 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
             obj([("id", Value::from(number.clone())), ("number", Value::from(number))]),
         );
     }
-    if let Some(agent) = id(&call.key("agent_id"))? {
-        if let Some(name) = call.key("agent_name").text()? {
+    if let Some(agent) = id(&call.get("agent_id"))? {
+        if let Some(name) = call.get("agent_name").string()? {
             put(
                 "assistant",
                 obj([
@@ -221,13 +224,13 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
         }
         put("assistantId", Value::from(agent));
     }
-    if let Some(telephony) = telephony(&call.key("telephony_identifier"))? {
+    if let Some(telephony) = telephony(&call.get("telephony_identifier"))? {
         put("telephony", telephony);
     }
 
     // Outcome.
-    let call_status = call.key("call_status").text()?.map(str::to_ascii_lowercase);
-    let reason = call.key("disconnection_reason").text()?;
+    let call_status = call.get("call_status").string()?.map(str::to_ascii_lowercase);
+    let reason = call.get("disconnection_reason").string()?;
     let reason_lower = reason.map(str::to_ascii_lowercase);
     let status = status(stage, call_status.as_deref(), reason_lower.as_deref());
     put("status", Value::from(status));
@@ -236,43 +239,43 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
     }
 
     // Time.
-    let start_at = call.key("start_timestamp");
-    let end_at = call.key("end_timestamp");
-    let start = epoch_millis(&start_at)?;
-    let end = epoch_millis(&end_at)?;
+    let start_at = call.get("start_timestamp");
+    let end_at = call.get("end_timestamp");
+    let start = start_at.epoch_millis()?;
+    let end = end_at.epoch_millis()?;
     if let (Some(start), Some(end)) = (start, end) {
         if end < start {
             return Err(end_at.fail("must not be before start_timestamp"));
         }
     }
     if let Some(start) = start {
-        put("startTime", instant(&start_at, start)?);
-        put("createdAt", instant(&start_at, start)?);
+        put("startTime", start_at.millis_timestamp(start)?);
+        put("createdAt", start_at.millis_timestamp(start)?);
     }
     if let Some(end) = end {
-        put("endTime", instant(&end_at, end)?);
+        put("endTime", end_at.millis_timestamp(end)?);
         if start.is_none() {
-            fallbacks.insert("createdAt".to_owned(), instant(&end_at, end)?);
+            fallbacks.insert("createdAt".to_owned(), end_at.millis_timestamp(end)?);
         }
     }
     if start.is_none() && end.is_none() {
         return Err(start_at.fail("is required: it is the call's creation time"));
     }
-    let duration_at = call.key("duration_ms");
-    let duration_ms = match duration_at.number()? {
+    let duration_at = call.get("duration_ms");
+    let duration_ms = match duration_at.decimal()? {
         Some(ms) => Some((ms, duration_at)),
         None => start.zip(end).map(|(s, e)| (Decimal::from(e - s), end_at.clone())),
     };
     if let Some((ms, at)) = duration_ms {
         put(
             "duration",
-            json_number(figure(&at, ms / Decimal::ONE_THOUSAND, "seconds")?),
+            json_number(at.figure(ms / Decimal::ONE_THOUSAND, Some("seconds"))?),
         );
     }
 
     // Privacy.
-    let opt_out = call.key("opt_out_sensitive_data_storage").flag()?;
-    let setting = call.key("data_storage_setting").text()?;
+    let opt_out = call.get("opt_out_sensitive_data_storage").boolean()?;
+    let setting = call.get("data_storage_setting").string()?;
     let opted_out = opt_out == Some(true) || setting == Some("basic_attributes_only");
     let scrubbed = setting == Some("everything_except_pii");
     if opt_out.is_some() || setting.is_some() {
@@ -285,7 +288,7 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
             put("messages", messages);
         }
     }
-    if let Some(events) = events(&call.key("events"))? {
+    if let Some(events) = events(&call.get("events"))? {
         put("events", events);
     }
     if let Some(latency) = latency(call)? {
@@ -293,12 +296,12 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
     }
 
     // Money.
-    let cost_at = call.key("call_cost");
+    let cost_at = call.get("call_cost");
     if cost_at.object()?.is_some() {
         let mut priced = false;
-        let combined = cost_at.key("combined_cost");
-        if let Some(cents) = combined.number()? {
-            put("cost", Value::from(money(&combined, cents / Decimal::ONE_HUNDRED)?));
+        let combined = cost_at.get("combined_cost");
+        if let Some(cents) = combined.decimal()? {
+            put("cost", money_text(combined.money(cents / Decimal::ONE_HUNDRED)?));
             priced = true;
         }
         if let Some(lines) = breakdown(&cost_at)? {
@@ -311,25 +314,25 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
     }
 
     // Analysis.
-    let analysis = call.key("call_analysis");
+    let analysis = call.get("call_analysis");
     let mut in_voicemail = None;
     if analysis.object()?.is_some() {
-        if let Some(summary) = analysis.key("call_summary").text()? {
+        if let Some(summary) = analysis.get("call_summary").string()? {
             if !opted_out {
                 put("summary", Value::from(clip(summary, MAX_SUMMARY_CHARS)));
             }
         }
-        if let Some(success) = analysis.key("call_successful").flag()? {
+        if let Some(success) = analysis.get("call_successful").boolean()? {
             put("isSuccess", Value::Bool(success));
         }
-        if let Some(sentiment) = analysis.key("user_sentiment").text()? {
+        if let Some(sentiment) = analysis.get("user_sentiment").string()? {
             let sentiment = sentiment.to_lowercase();
             put(
                 "evaluation",
                 obj([("sentiment", Value::from(clip(&sentiment, MAX_LABEL_CHARS)))]),
             );
         }
-        in_voicemail = analysis.key("in_voicemail").flag()?;
+        in_voicemail = analysis.get("in_voicemail").boolean()?;
     }
     if let Some(answered_by) = answered_by(reason_lower.as_deref(), in_voicemail, status) {
         put("answeredBy", Value::from(answered_by));
@@ -351,209 +354,32 @@ fn map_call(call: &At, stage: u16) -> Result<Mapped, ApiError> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Reading Retell's body, each value with its path.
-
-/// A place in the body: the value there (if any) and its path as the error names it.
-#[derive(Clone)]
-struct At<'a> {
-    value: Option<&'a Value>,
-    path: String,
-}
-
-impl<'a> At<'a> {
-    fn root(value: &'a Value) -> Self {
-        At {
-            value: Some(value),
-            path: String::new(),
-        }
-    }
-
-    fn key(&self, key: &str) -> At<'a> {
-        let path = match self.path.is_empty() {
-            true => key.to_owned(),
-            false => format!("{}.{key}", self.path),
-        };
-        At {
-            value: self.value.and_then(|v| v.get(key)),
-            path,
-        }
-    }
-
-    fn index(&self, i: usize) -> At<'a> {
-        At {
-            value: self.value.and_then(|v| v.get(i)),
-            path: format!("{}[{i}]", self.path),
-        }
-    }
-
-    /// The value, unless it is absent or `null` (the same to Retell).
-    fn present(&self) -> Option<&'a Value> {
-        self.value.filter(|v| !v.is_null())
-    }
-
-    fn fail(&self, reason: impl Into<String>) -> ApiError {
-        ApiError::invalid(if self.path.is_empty() { "." } else { &self.path }, reason)
-    }
-
-    fn text(&self) -> Result<Option<&'a str>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(self.fail("must be a string")),
-        }
-    }
-
-    fn required_text(&self) -> Result<&'a str, ApiError> {
-        self.text()?.ok_or_else(|| self.fail("is required"))
-    }
-
-    fn flag(&self) -> Result<Option<bool>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.fail("must be true or false")),
-        }
-    }
-
-    /// A number, exactly as its JSON text says.
-    fn number(&self) -> Result<Option<Decimal>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Number(n)) => decimal(n)
-                .map(Some)
-                .ok_or_else(|| self.fail("is a number out of range")),
-            Some(_) => Err(self.fail("must be a number")),
-        }
-    }
-
-    fn object(&self) -> Result<Option<&'a Map<String, Value>>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(self.fail("must be an object")),
-        }
-    }
-
-    /// The elements of an array (none when absent).
-    fn items(&self) -> Result<Vec<At<'a>>, ApiError> {
-        match self.present() {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => Ok((0..items.len()).map(|i| self.index(i)).collect()),
-            Some(_) => Err(self.fail("must be an array")),
-        }
-    }
-}
-
-/// The exact decimal a JSON number's text spells (never through a float).
-fn decimal(n: &Number) -> Option<Decimal> {
-    let text = n.to_string();
-    Decimal::from_str(&text)
-        .ok()
-        .or_else(|| Decimal::from_scientific(&text).ok())
-}
-
-// ---------------------------------------------------------------------------------------------------------
 // Values of the call model.
 
 fn obj<const N: usize>(entries: [(&str, Value); N]) -> Value {
     Value::Object(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
-/// `s` cut to at most `max` characters.
-fn clip(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => &s[..cut],
-        None => s,
-    }
-}
-
 /// An id of theirs where the call model keeps one (1 to 128 characters); an empty or longer one is left out.
-fn id<'a>(at: &At<'a>) -> Result<Option<&'a str>, ApiError> {
-    Ok(at
-        .text()?
-        .filter(|s| !s.is_empty() && s.chars().count() <= crate::ids::MAX_ID_LEN))
+fn id<'a>(at: &Node<'a>) -> Result<Option<&'a str>, ApiError> {
+    Ok(at.text()?.filter(|s| s.chars().count() <= crate::ids::MAX_ID_LEN))
 }
 
 /// A phone number in E.164; one that is not (a SIP address, `anonymous`) is left out.
-fn number(at: &At) -> Result<Option<String>, ApiError> {
-    Ok(at.text()?.and_then(crate::phone::e164))
-}
-
-/// Whole milliseconds since the epoch, from 1970 to the year 9999.
-fn epoch_millis(at: &At) -> Result<Option<i64>, ApiError> {
-    let Some(ms) = at.number()? else {
-        return Ok(None);
-    };
-    match i64::try_from(ms.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)) {
-        Ok(ms) if (0..=MAX_MILLIS).contains(&ms) => Ok(Some(ms)),
-        _ => Err(at.fail("must be milliseconds since 1970-01-01T00:00:00Z, before the year 10000")),
-    }
-}
-
-/// RFC 3339 in UTC, with as many fraction digits as it needs.
-fn instant(at: &At, ms: i64) -> Result<Value, ApiError> {
-    DateTime::from_timestamp_millis(ms)
-        .filter(|_| (0..=MAX_MILLIS).contains(&ms))
-        .map(|t| Value::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
-        .ok_or_else(|| at.fail("gives a time before 1970 or after the year 9999"))
-}
-
-/// Seconds or milliseconds as the call model takes them: 0 to [`MAX_FIGURE`], rounded to
-/// [`MAX_FIGURE_DECIMALS`] places.
-fn figure(at: &At, value: Decimal, unit: &str) -> Result<Decimal, ApiError> {
-    let value = value.round_dp_with_strategy(MAX_FIGURE_DECIMALS as u32, RoundingStrategy::MidpointAwayFromZero);
-    if value.is_sign_negative() && !value.is_zero() {
-        return Err(at.fail("must not be negative"));
-    }
-    if value > Decimal::from(MAX_FIGURE as i64) {
-        return Err(at.fail(format!("must be at most {MAX_FIGURE} {unit}")));
-    }
-    Ok(value)
-}
-
-/// A decimal as a JSON number: an integer when it is whole, else the float that prints as its digits.
-fn json_number(value: Decimal) -> Value {
-    let value = value.normalize();
-    if value.scale() == 0 {
-        if let Ok(whole) = i64::try_from(value) {
-            return Value::from(whole);
-        }
-    }
-    value
-        .to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
-}
-
-/// An amount as the call model's decimal string: not negative, below 10^12, at most 10 places.
-fn money(at: &At, value: Decimal) -> Result<String, ApiError> {
-    if value.is_sign_negative() && !value.is_zero() {
-        return Err(at.fail("must not be negative"));
-    }
-    let value = value
-        .round_dp_with_strategy(MAX_MONEY_SCALE as u32, RoundingStrategy::MidpointAwayFromZero)
-        .normalize();
-    if value >= Decimal::from(10i64.pow(MAX_MONEY_DIGITS as u32)) {
-        return Err(at.fail("is too large an amount"));
-    }
-    Ok(match value.is_zero() {
-        true => "0".to_owned(),
-        false => value.to_string(),
-    })
+fn number(at: &Node) -> Result<Option<String>, ApiError> {
+    Ok(at.string()?.and_then(crate::phone::e164))
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The parts of the call.
 
-fn direction(call: &At) -> Result<&'static str, ApiError> {
-    let call_type = call.key("call_type").text()?;
+fn direction(call: &Node) -> Result<&'static str, ApiError> {
+    let call_type = call.get("call_type").string()?;
     if call_type.is_some_and(|t| t.eq_ignore_ascii_case("web_call")) {
         return Ok("web");
     }
-    let at = call.key("direction");
-    match at.text()?.map(str::to_ascii_lowercase).as_deref() {
+    let at = call.get("direction");
+    match at.string()?.map(str::to_ascii_lowercase).as_deref() {
         Some("inbound") => Ok("inbound"),
         Some("outbound") => Ok("outbound"),
         Some(_) => Err(at.fail("must be inbound or outbound")),
@@ -588,48 +414,48 @@ fn answered_by(reason: Option<&str>, in_voicemail: Option<bool>, status: &str) -
     }
 }
 
-fn telephony(at: &At) -> Result<Option<Value>, ApiError> {
+fn telephony(at: &Node) -> Result<Option<Value>, ApiError> {
     if at.object()?.is_none() {
         return Ok(None);
     }
     let mut out = Map::new();
-    if let Some(sid) = id(&at.key("twilio_call_sid"))? {
+    if let Some(sid) = id(&at.get("twilio_call_sid"))? {
         out.insert("provider".into(), Value::from("twilio"));
         out.insert("callSid".into(), Value::from(sid));
-    } else if let Some(sid) = id(&at.key("call_sid"))? {
+    } else if let Some(sid) = id(&at.get("call_sid"))? {
         out.insert("callSid".into(), Value::from(sid));
     }
-    if let Some(sid) = id(&at.key("conference_sid"))? {
+    if let Some(sid) = id(&at.get("conference_sid"))? {
         out.insert("conferenceSid".into(), Value::from(sid));
     }
     Ok((!out.is_empty()).then_some(Value::Object(out)))
 }
 
-fn recording(call: &At, scrubbed: bool) -> Result<Option<RecordingSource>, ApiError> {
+fn recording(call: &Node, scrubbed: bool) -> Result<Option<RecordingSource>, ApiError> {
     let names: &[&str] = match scrubbed {
         true => &["scrubbed_recording_url", "recording_url"],
         false => &["recording_url"],
     };
     for name in names {
-        if let Some(url) = call.key(name).text()?.filter(|u| !u.is_empty()) {
+        if let Some(url) = call.get(name).text()? {
             return Ok(Some(RecordingSource::Url(url.to_owned())));
         }
     }
     Ok(None)
 }
 
-fn latency(call: &At) -> Result<Option<Value>, ApiError> {
-    let set = call.key("latency");
+fn latency(call: &Node) -> Result<Option<Value>, ApiError> {
+    let set = call.get("latency");
     let mut out = Map::new();
     let sources = match set.object()? {
         Some(_) => vec![
-            ("e2e", set.key("e2e")),
-            ("llm", set.key("llm")),
-            ("tts", set.key("tts")),
-            ("asr", set.key("asr")),
+            ("e2e", set.get("e2e")),
+            ("llm", set.get("llm")),
+            ("tts", set.get("tts")),
+            ("asr", set.get("asr")),
         ],
         // Bodies from before `latency` held these two side by side.
-        None => vec![("e2e", call.key("e2e_latency")), ("llm", call.key("llm_latency"))],
+        None => vec![("e2e", call.get("e2e_latency")), ("llm", call.get("llm_latency"))],
     };
     for (name, at) in sources {
         if let Some(stats) = stats(&at)? {
@@ -640,23 +466,26 @@ fn latency(call: &At) -> Result<Option<Value>, ApiError> {
 }
 
 /// One figure set, or `None` when it lacks one of the figures the call model requires.
-fn stats(at: &At) -> Result<Option<Value>, ApiError> {
+fn stats(at: &Node) -> Result<Option<Value>, ApiError> {
     if at.object()?.is_none() {
         return Ok(None);
     }
     let mut out = Map::new();
     let mut complete = true;
     for name in ["min", "max", "p50", "p90", "p95", "p99"] {
-        let figure_at = at.key(name);
-        match figure_at.number()? {
+        let figure_at = at.get(name);
+        match figure_at.decimal()? {
             Some(ms) => {
-                out.insert(name.to_owned(), json_number(figure(&figure_at, ms, "milliseconds")?));
+                out.insert(
+                    name.to_owned(),
+                    json_number(figure_at.figure(ms, Some("milliseconds"))?),
+                );
             }
             None => complete = false,
         }
     }
-    let num_at = at.key("num");
-    match num_at.number()? {
+    let num_at = at.get("num");
+    match num_at.decimal()? {
         Some(n) => {
             let count = n
                 .fract()
@@ -672,54 +501,50 @@ fn stats(at: &At) -> Result<Option<Value>, ApiError> {
     Ok(complete.then_some(Value::Object(out)))
 }
 
-fn breakdown(cost: &At) -> Result<Option<Value>, ApiError> {
-    let seconds_at = cost.key("total_duration_seconds");
-    let seconds = match seconds_at.number()? {
-        Some(s) => Some(money(&seconds_at, s)?),
+fn breakdown(cost: &Node) -> Result<Option<Value>, ApiError> {
+    let seconds_at = cost.get("total_duration_seconds");
+    let seconds = match seconds_at.decimal()? {
+        Some(s) => Some(seconds_at.money(s)?),
         None => None,
     };
     let mut lines = Vec::new();
-    for line in cost.key("product_costs").items()? {
+    for line in cost.get("product_costs").items()? {
         if line.object()?.is_none() {
             return Err(line.fail("must be an object"));
         }
-        let product = line.key("product").required_text()?;
-        let amount_at = line.key("cost");
-        let cents = amount_at.number()?.ok_or_else(|| amount_at.fail("is required"))?;
-        let amount = money(&amount_at, cents / Decimal::ONE_HUNDRED)?;
-        let price_at = line.key("unit_price");
-        let (quantity, unit, unit_price) = match (price_at.number()?, &seconds) {
-            (Some(price), Some(seconds)) => (
-                seconds.clone(),
-                "second",
-                money(&price_at, price / Decimal::ONE_HUNDRED)?,
-            ),
-            _ => ("1".to_owned(), "call", amount.clone()),
+        let product = line.get("product").required_string()?;
+        let amount_at = line.get("cost");
+        let cents = amount_at.decimal()?.ok_or_else(|| amount_at.fail("is required"))?;
+        let amount = amount_at.money(cents / Decimal::ONE_HUNDRED)?;
+        let price_at = line.get("unit_price");
+        let (quantity, unit, unit_price) = match (price_at.decimal()?, &seconds) {
+            (Some(price), Some(seconds)) => (*seconds, "second", price_at.money(price / Decimal::ONE_HUNDRED)?),
+            _ => (Decimal::ONE, "call", amount),
         };
         lines.push(obj([
             ("product", Value::from(clip(product, MAX_LABEL_CHARS))),
-            ("quantity", Value::from(quantity)),
+            ("quantity", money_text(quantity)),
             ("unit", Value::from(unit)),
-            ("unitPrice", Value::from(unit_price)),
-            ("amount", Value::from(amount)),
+            ("unitPrice", money_text(unit_price)),
+            ("amount", money_text(amount)),
         ]));
     }
     Ok((!lines.is_empty()).then_some(Value::Array(lines)))
 }
 
-fn events(at: &At) -> Result<Option<Value>, ApiError> {
+fn events(at: &Node) -> Result<Option<Value>, ApiError> {
     let mut out = Vec::new();
     for event in at.items()? {
         if event.object()?.is_none() {
             return Err(event.fail("must be an object"));
         }
-        let time_at = event.key("timestamp");
-        let ms = epoch_millis(&time_at)?.ok_or_else(|| time_at.fail("is required"))?;
-        let kind = event.key("event").required_text()?;
+        let time_at = event.get("timestamp");
+        let ms = time_at.epoch_millis()?.ok_or_else(|| time_at.fail("is required"))?;
+        let kind = event.get("event").required_string()?;
         let mut entry = Map::new();
-        entry.insert("timestamp".into(), instant(&time_at, ms)?);
+        entry.insert("timestamp".into(), time_at.millis_timestamp(ms)?);
         entry.insert("type".into(), Value::from(clip(kind, MAX_LABEL_CHARS)));
-        if let Some(data) = event.key("data").present() {
+        if let Some(data) = event.get("data").present() {
             entry.insert("data".into(), data.clone());
         }
         out.push(Value::Object(entry));
@@ -763,7 +588,7 @@ impl Turn {
     }
 }
 
-fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> Result<Option<Value>, ApiError> {
+fn messages(call: &Node, start_ms: Option<i64>, start_at: &Node, scrubbed: bool) -> Result<Option<Value>, ApiError> {
     let names: &[&str] = match scrubbed {
         true => &[
             "scrubbed_transcript_with_tool_calls",
@@ -774,7 +599,7 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
     };
     let mut source = Vec::new();
     for name in names {
-        let items = call.key(name).items()?;
+        let items = call.get(name).items()?;
         if source.is_empty() {
             source = items;
         }
@@ -786,7 +611,7 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
         if entry.object()?.is_none() {
             return Err(entry.fail("must be an object"));
         }
-        let role = entry.key("role").required_text()?;
+        let role = entry.get("role").required_string()?;
         match role {
             // Seed 003 says `assistant` where Retell says `agent`.
             "agent" | "assistant" | "user" | "transfer_target" => {
@@ -798,9 +623,9 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
                 turns.push(utterance(entry, role, start_ms, start_at)?);
             }
             "tool_call_invocation" => {
-                let name = entry.key("name").required_text()?;
-                let arguments = entry.key("arguments").present().map_or(Value::Null, embedded);
-                let content = match entry.key("arguments").present() {
+                let name = entry.get("name").required_string()?;
+                let arguments = entry.get("arguments").present().map_or(Value::Null, embedded);
+                let content = match entry.get("arguments").present() {
                     Some(Value::String(s)) => s.clone(),
                     Some(other) => other.to_string(),
                     None => String::new(),
@@ -811,19 +636,19 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
                     arguments,
                     result: None,
                 });
-                if let Some(tool_call_id) = entry.key("tool_call_id").text()? {
+                if let Some(tool_call_id) = entry.get("tool_call_id").string()? {
                     pending.insert(tool_call_id, turns.len());
                 }
                 turns.push(turn);
             }
             "tool_call_result" => {
-                let (text, result) = match entry.key("content").present() {
+                let (text, result) = match entry.get("content").present() {
                     Some(Value::String(s)) => (s.clone(), embedded(&Value::String(s.clone()))),
                     Some(other) => (other.to_string(), other.clone()),
                     None => (String::new(), Value::Null),
                 };
                 let text = clip(&text, MAX_CONTENT_CHARS).to_owned();
-                let invocation = entry.key("tool_call_id").text()?.and_then(|id| pending.remove(id));
+                let invocation = entry.get("tool_call_id").string()?.and_then(|id| pending.remove(id));
                 match invocation.and_then(|i| turns.get_mut(i)) {
                     Some(turn) => {
                         turn.content = text;
@@ -835,16 +660,16 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
                 }
             }
             "dtmf" => {
-                let digit = entry.key("digit").required_text()?;
+                let digit = entry.get("digit").required_string()?;
                 turns.push(Turn::new("user", clip(digit, MAX_CONTENT_CHARS).to_owned()));
             }
             "sms" | "injected" => {
-                let content = entry.key("content").required_text()?;
+                let content = entry.get("content").required_string()?;
                 let role = if role == "sms" { "user" } else { "system" };
                 let mut turn = Turn::new(role, clip(content, MAX_CONTENT_CHARS).to_owned());
-                let time_at = entry.key("time_sec");
-                if let Some(t) = time_at.number()? {
-                    turn.start = Some(figure(&time_at, t, "seconds")?);
+                let time_at = entry.get("time_sec");
+                if let Some(t) = time_at.decimal()? {
+                    turn.start = Some(time_at.figure(t, Some("seconds"))?);
                 }
                 turns.push(turn);
             }
@@ -875,16 +700,8 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
         m.insert("id".into(), Value::from(format!("msg_{:04}", i + 1)));
         m.insert("role".into(), Value::from(turn.role));
         m.insert("content".into(), Value::from(turn.content));
-        m.insert("timestamp".into(), instant(start_at, at_ms)?);
-        if let Some(start) = turn.start {
-            m.insert("startOffset".into(), json_number(start));
-        }
-        if let Some(end) = turn.end {
-            m.insert("endOffset".into(), json_number(end));
-            if let Some(start) = turn.start.filter(|s| *s <= end) {
-                m.insert("duration".into(), json_number(end - start));
-            }
-        }
+        m.insert("timestamp".into(), start_at.millis_timestamp(at_ms)?);
+        read::offsets(&mut m, turn.start, turn.end);
         if !turn.words.is_empty() {
             m.insert("words".into(), Value::Array(turn.words));
         }
@@ -905,17 +722,17 @@ fn messages(call: &At, start_ms: Option<i64>, start_at: &At, scrubbed: bool) -> 
 }
 
 /// A spoken turn with its words.
-fn utterance(entry: &At, role: &'static str, start_ms: Option<i64>, start_at: &At) -> Result<Turn, ApiError> {
-    let content = entry.key("content").required_text()?;
+fn utterance(entry: &Node, role: &'static str, start_ms: Option<i64>, start_at: &Node) -> Result<Turn, ApiError> {
+    let content = entry.get("content").required_string()?;
     let mut turn = Turn::new(role, clip(content, MAX_CONTENT_CHARS).to_owned());
-    turn.at_ms = epoch_millis(&entry.key("timestamp"))?;
-    for word in entry.key("words").items()? {
+    turn.at_ms = entry.get("timestamp").epoch_millis()?;
+    for word in entry.get("words").items()? {
         if word.object()?.is_none() {
             return Err(word.fail("must be an object"));
         }
-        let text = word.key("word").text()?;
-        let start = word_time(&word.key("start"), start_ms, start_at)?;
-        let end = word_time(&word.key("end"), start_ms, start_at)?;
+        let text = word.get("word").string()?;
+        let start = word_time(&word.get("start"), start_ms, start_at)?;
+        let end = word_time(&word.get("end"), start_ms, start_at)?;
         let (Some(text), Some(start), Some(end)) = (text, start, end) else {
             continue;
         };
@@ -932,49 +749,38 @@ fn utterance(entry: &At, role: &'static str, start_ms: Option<i64>, start_at: &A
 
 /// A word's time in seconds from the start of the call. Retell sends seconds; seed 003 sends epoch
 /// milliseconds, which are turned into seconds from `start_timestamp`.
-fn word_time(at: &At, start_ms: Option<i64>, start_at: &At) -> Result<Option<Decimal>, ApiError> {
-    let Some(t) = at.number()? else {
+fn word_time(at: &Node, start_ms: Option<i64>, start_at: &Node) -> Result<Option<Decimal>, ApiError> {
+    let Some(t) = at.decimal()? else {
         return Ok(None);
     };
     if t < Decimal::from(EPOCH_MILLIS_FROM) {
-        return figure(at, t, "seconds").map(Some);
+        return at.figure(t, Some("seconds")).map(Some);
     }
     let base = start_ms.ok_or_else(|| start_at.fail("is required to read word times in epoch milliseconds"))?;
     let seconds = (t - Decimal::from(base)) / Decimal::ONE_THOUSAND;
     if seconds.is_sign_negative() && !seconds.is_zero() {
         return Err(at.fail("must not be before start_timestamp"));
     }
-    figure(at, seconds, "seconds").map(Some)
-}
-
-/// A tool's arguments or result: a JSON object or array sent as a string is stored as JSON; anything else
-/// as it came.
-fn embedded(value: &Value) -> Value {
-    if let Value::String(s) = value {
-        if let Ok(parsed @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(s) {
-            return parsed;
-        }
-    }
-    value.clone()
+    at.figure(seconds, Some("seconds")).map(Some)
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // callMetadata.
 
-fn metadata(call: &At, opted_out: bool) -> Option<Value> {
+fn metadata(call: &Node, opted_out: bool) -> Option<Value> {
     let mut entries: Vec<(String, Value)> = Vec::new();
-    match call.key("metadata").present() {
+    match call.get("metadata").present() {
         Some(Value::Object(map)) => entries.extend(map.iter().map(|(k, v)| (k.clone(), v.clone()))),
         Some(other) => entries.push(("metadata".into(), other.clone())),
         None => {}
     }
-    let analysis = call.key("call_analysis");
+    let analysis = call.get("call_analysis");
     let mut extra = vec![
-        ("retell_llm_dynamic_variables", call.key("retell_llm_dynamic_variables")),
-        ("collected_dynamic_variables", call.key("collected_dynamic_variables")),
+        ("retell_llm_dynamic_variables", call.get("retell_llm_dynamic_variables")),
+        ("collected_dynamic_variables", call.get("collected_dynamic_variables")),
     ];
     if !opted_out {
-        extra.push(("custom_analysis_data", analysis.key("custom_analysis_data")));
+        extra.push(("custom_analysis_data", analysis.get("custom_analysis_data")));
     }
     for (name, at) in extra {
         if let Some(value) = at.present() {
@@ -983,53 +789,18 @@ fn metadata(call: &At, opted_out: bool) -> Option<Value> {
             }
         }
     }
-    let mut out = Map::new();
-    // Size of `out` as compact JSON: `{}` plus, per entry, its key, a colon, its value and a comma between.
-    let mut size = 2;
-    for (key, value) in entries {
-        if key.is_empty() {
-            continue;
-        }
-        let value = storable(value);
-        let cost =
-            Value::from(key.as_str()).to_string().len() + 1 + value.to_string().len() + usize::from(!out.is_empty());
-        if size + cost <= MAX_METADATA_BYTES {
-            size += cost;
-            out.insert(key, value);
-        }
-    }
+    let out = read::metadata(entries);
     (!out.is_empty()).then_some(Value::Object(out))
-}
-
-/// `value` as DynamoDB can hold it: no empty key at any depth, and every number 0 or of a magnitude from
-/// 1e-125 to 1e125 (any other becomes its text).
-fn storable(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (k, storable(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(0.0).abs();
-            match x == 0.0 || (1e-125..=1e125).contains(&x) {
-                true => Value::Number(n),
-                false => Value::String(n.to_string()),
-            }
-        }
-        other => other,
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::MAX_METADATA_BYTES;
     use crate::webhook::merge;
     use crate::webhook::tests::every_order_agrees;
     use crate::{validate, TenantId};
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
     use serde_json::json;
 
     macro_rules! fixture {

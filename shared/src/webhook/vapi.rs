@@ -105,16 +105,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{json, Map, Number, Value};
+use serde_json::{json, Map, Value};
 
+use super::read::{self, clip, embedded, first_instant, first_text, json_number, money_text, timestamp, Node, Rules};
 use super::{Delivery, RecordingSource};
 use crate::error::ApiError;
 use crate::ids::MAX_ID_LEN;
-use crate::validate::{
-    self, MAX_CONTENT_CHARS, MAX_COST_LINES, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_DIGITS, MAX_MONEY_SCALE,
-};
+use crate::validate::{self, MAX_CONTENT_CHARS, MAX_COST_LINES, MAX_FIGURE_DECIMALS, MAX_MONEY_DIGITS};
 
 /// `status-update` with status `scheduled`.
 pub const STAGE_SCHEDULED: u16 = 1;
@@ -143,18 +142,27 @@ const MAX_NAME_CHARS: usize = validate::MAX_NAME_CHARS;
 const MAX_LABEL_CHARS: usize = validate::MAX_LABEL_CHARS;
 /// Largest figure (seconds, milliseconds).
 const MAX_FIGURE: i64 = validate::MAX_FIGURE as i64;
+/// How Vapi's figures and amounts are read: rounded half to even, a figure below 0 by any amount refused, and
+/// a number too small for a decimal 0.
+static RULES: Rules = Rules {
+    rounding: RoundingStrategy::MidpointNearestEven,
+    sign_after_rounding: false,
+    tiny_is_zero: true,
+    too_large: "must be below 10^12",
+};
+const _: () = assert!(MAX_MONEY_DIGITS == 12, "RULES.too_large names the bound");
 
 /// Reads one Vapi server message (see the module docs).
 pub fn delivery(body: &Value) -> Result<Option<Delivery>, ApiError> {
-    let message = Node::root(body).get("message");
+    let message = Node::root(body, &RULES).get("message");
     if message.object()?.is_none() {
         return Err(message.fail("is required: Vapi posts {\"message\": {\"type\": …}}"));
     }
     let kind = message.get("type");
-    let (event, stage) = match kind.required_str()? {
+    let (event, stage) = match kind.required_text()? {
         "end-of-call-report" => ("end-of-call-report".to_owned(), STAGE_END_OF_CALL_REPORT),
         "status-update" => {
-            let status = message.get("status").required_str()?;
+            let status = message.get("status").required_text()?;
             match status_stage(status) {
                 Some(stage) => (format!("status-update:{status}"), stage),
                 None => return Ok(None),
@@ -207,7 +215,7 @@ pub fn final_status(reason: &str) -> &'static str {
 /// One event of a call, as a [`Delivery`].
 fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
     let call = msg.child("call")?;
-    if call.value.is_none() {
+    if call.value().is_none() {
         return Err(call.fail("is required: the call the message speaks of"));
     }
     let call_id = call_id(&call.get("id"))?;
@@ -222,7 +230,7 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
     let (ended, ended_at) = first_instant(&[msg.get("endedAt"), call.get("endedAt")])?;
     if let (Some(start), Some(end), Some(node)) = (started, ended, &ended_at) {
         if end < start {
-            let from = started_at.map(|n| n.path).unwrap_or_default();
+            let from = started_at.map(|n| n.path().to_owned()).unwrap_or_default();
             return Err(node.fail(format!("must not be before {from}")));
         }
     }
@@ -260,7 +268,7 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
     };
     fields.insert("status".into(), json!(status));
     if let Some(reason) = reason {
-        fields.insert("endReason".into(), json!(cut(reason, MAX_NAME_CHARS)));
+        fields.insert("endReason".into(), json!(clip(reason, MAX_NAME_CHARS)));
         if reason == "voicemail" {
             fields.insert("answeredBy".into(), json!("machine"));
         }
@@ -277,7 +285,10 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
     if let Some(id) = assistant_id {
         fields.insert("assistantId".into(), json!(id));
         if let Some(name) = first_text(&[assistant.get("name"), call_assistant.get("name")])? {
-            fields.insert("assistant".into(), json!({"id": id, "name": cut(name, MAX_NAME_CHARS)}));
+            fields.insert(
+                "assistant".into(),
+                json!({"id": id, "name": clip(name, MAX_NAME_CHARS)}),
+            );
         }
     }
     let phone = msg.child("phoneNumber")?;
@@ -294,7 +305,7 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
             object.insert("id".into(), json!(id));
             object.insert("number".into(), json!(number));
             if let Some(name) = first_text(&[phone.get("name"), call_phone.get("name")])? {
-                object.insert("name".into(), json!(cut(name, MAX_NAME_CHARS)));
+                object.insert("name".into(), json!(clip(name, MAX_NAME_CHARS)));
             }
             fields.insert("phoneNumber".into(), Value::Object(object));
         }
@@ -323,7 +334,7 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
     if provider.is_some() || call_sid.is_some() {
         let mut telephony = Map::new();
         if let Some(p) = provider {
-            telephony.insert("provider".into(), json!(cut(p, MAX_LABEL_CHARS)));
+            telephony.insert("provider".into(), json!(clip(p, MAX_LABEL_CHARS)));
         }
         if let Some(sid) = call_sid {
             telephony.insert("callSid".into(), json!(sid));
@@ -345,7 +356,7 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
         call.child("analysis")?
     };
     if let Some(summary) = first_text(&[analysis.get("summary"), msg.get("summary")])? {
-        fields.insert("summary".into(), json!(cut(summary, MAX_SUMMARY_CHARS)));
+        fields.insert("summary".into(), json!(clip(summary, MAX_SUMMARY_CHARS)));
     }
     evaluation(&analysis.get("successEvaluation"), &mut fields)?;
 
@@ -390,251 +401,11 @@ fn map(msg: &Node, event: String, stage: u16) -> Result<Delivery, ApiError> {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Reading Vapi's payload: each value with its JSON path, so that a wrong one is named where Vapi put it.
-
-/// A place in the payload: the value there, if any, and its path.
-#[derive(Debug, Clone)]
-struct Node<'a> {
-    value: Option<&'a Value>,
-    path: String,
-}
-
-impl<'a> Node<'a> {
-    fn root(body: &'a Value) -> Self {
-        Node {
-            value: Some(body),
-            path: String::new(),
-        }
-    }
-
-    fn get(&self, key: &str) -> Node<'a> {
-        let path = if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        };
-        Node {
-            value: self.value.and_then(|v| v.as_object()).and_then(|m| m.get(key)),
-            path,
-        }
-    }
-
-    fn at(&self, index: usize) -> Node<'a> {
-        Node {
-            value: self.value.and_then(|v| v.as_array()).and_then(|a| a.get(index)),
-            path: format!("{}[{index}]", self.path),
-        }
-    }
-
-    /// `key` of this object, which must be an object itself when it is there.
-    fn child(&self, key: &str) -> Result<Node<'a>, ApiError> {
-        let node = self.get(key);
-        node.object()?;
-        Ok(node)
-    }
-
-    fn fail(&self, reason: impl Into<String>) -> ApiError {
-        ApiError::invalid(&self.path, reason)
-    }
-
-    /// The value unless it is absent or `null`.
-    fn present(&self) -> Option<&'a Value> {
-        self.value.filter(|v| !v.is_null())
-    }
-
-    fn object(&self) -> Result<Option<&'a Map<String, Value>>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(map)),
-            Some(_) => Err(self.fail("must be an object")),
-        }
-    }
-
-    fn array(&self) -> Result<Option<&'a [Value]>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Array(items)) => Ok(Some(items)),
-            Some(_) => Err(self.fail("must be an array")),
-        }
-    }
-
-    /// A string; an empty one counts as absent.
-    fn text(&self) -> Result<Option<&'a str>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok((!s.is_empty()).then_some(s.as_str())),
-            Some(_) => Err(self.fail("must be a string")),
-        }
-    }
-
-    /// A string, which may be empty.
-    fn string(&self) -> Result<Option<&'a str>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str())),
-            Some(_) => Err(self.fail("must be a string")),
-        }
-    }
-
-    fn required_str(&self) -> Result<&'a str, ApiError> {
-        self.text()?.ok_or_else(|| self.fail("is required"))
-    }
-
-    fn boolean(&self) -> Result<Option<bool>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(self.fail("must be true or false")),
-        }
-    }
-
-    /// The exact decimal a JSON number's text spells.
-    fn decimal(&self) -> Result<Option<Decimal>, ApiError> {
-        match self.present() {
-            None => Ok(None),
-            Some(Value::Number(n)) => exact(n).map(Some).ok_or_else(|| self.fail("is a number out of range")),
-            Some(_) => Err(self.fail("must be a number")),
-        }
-    }
-
-    /// An id of the call model: 1 to 128 characters (empty counts as absent).
-    fn id(&self) -> Result<Option<&'a str>, ApiError> {
-        match self.text()? {
-            Some(id) if id.chars().count() > MAX_ID_LEN => {
-                Err(self.fail(format!("must be at most {MAX_ID_LEN} characters")))
-            }
-            other => Ok(other),
-        }
-    }
-
-    /// An ISO 8601 instant.
-    fn instant(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
-        let Some(text) = self.text()? else {
-            return Ok(None);
-        };
-        let t = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| self.fail("must be an ISO 8601 timestamp, e.g. 2025-01-15T10:30:00.000Z"))?
-            .with_timezone(&Utc);
-        self.since_1970(t).map(Some)
-    }
-
-    /// An instant as Unix milliseconds.
-    fn unix_ms(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
-        let Some(ms) = self.decimal()? else {
-            return Ok(None);
-        };
-        let nanos = ms
-            .checked_mul(Decimal::from(1_000_000))
-            .map(|n| n.round())
-            .and_then(|n| i64::try_from(n).ok())
-            .ok_or_else(|| self.fail("is a time out of range"))?;
-        self.since_1970(DateTime::from_timestamp_nanos(nanos)).map(Some)
-    }
-
-    fn since_1970(&self, t: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-        if t < DateTime::UNIX_EPOCH {
-            Err(self.fail("must not be before 1970-01-01T00:00:00Z"))
-        } else {
-            Ok(t)
-        }
-    }
-
-    /// A figure as the call model holds it: 0 to 10,000,000, rounded to 6 decimal places.
-    fn figure(&self, d: Decimal) -> Result<Decimal, ApiError> {
-        if d.is_sign_negative() && !d.is_zero() {
-            return Err(self.fail("must not be negative"));
-        }
-        let d = d.round_dp_with_strategy(MAX_FIGURE_DECIMALS as u32, RoundingStrategy::MidpointNearestEven);
-        if d > Decimal::from(MAX_FIGURE) {
-            return Err(self.fail(format!("must be at most {MAX_FIGURE}")));
-        }
-        Ok(d.normalize())
-    }
-
-    /// A money amount (or a quantity) as the call model holds it: below 10^12, rounded to 10 decimal places.
-    fn money(&self, d: Decimal) -> Result<Decimal, ApiError> {
-        if d.is_sign_negative() && !d.is_zero() {
-            return Err(self.fail("must not be negative"));
-        }
-        let d = d.round_dp_with_strategy(MAX_MONEY_SCALE as u32, RoundingStrategy::MidpointNearestEven);
-        let limit = Decimal::from(10u64.pow(MAX_MONEY_DIGITS as u32));
-        if d >= limit {
-            return Err(self.fail(format!("must be below 10^{MAX_MONEY_DIGITS}")));
-        }
-        Ok(if d.is_zero() { Decimal::ZERO } else { d.normalize() })
-    }
-}
-
-/// A JSON number's own text as a decimal. A number too small for a decimal is 0; one too large is `None`.
-fn exact(n: &Number) -> Option<Decimal> {
-    let text = n.to_string();
-    let parsed = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(&text)
-    } else {
-        Decimal::from_str(&text)
-    };
-    match parsed {
-        Ok(d) => Some(d),
-        Err(_) if n.as_f64().is_some_and(|x| x.abs() < 1e-20) => Some(Decimal::ZERO),
-        Err(_) => None,
-    }
-}
-
-/// The first of `nodes` that holds a (non-empty) string.
-fn first_text<'a>(nodes: &[Node<'a>]) -> Result<Option<&'a str>, ApiError> {
-    for node in nodes {
-        if let Some(text) = node.text()? {
-            return Ok(Some(text));
-        }
-    }
-    Ok(None)
-}
-
-/// The first of `nodes` that holds an instant, and that node.
-fn first_instant<'a>(nodes: &[Node<'a>]) -> Result<(Option<DateTime<Utc>>, Option<Node<'a>>), ApiError> {
-    for node in nodes {
-        if let Some(t) = node.instant()? {
-            return Ok((Some(t), Some(node.clone())));
-        }
-    }
-    Ok((None, None))
-}
-
-/// RFC 3339 in UTC, with as many fractional digits as the instant has.
-fn timestamp(t: DateTime<Utc>) -> Value {
-    Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-}
-
-/// A figure as a JSON number: whole ones as integers.
-fn number(d: Decimal) -> Value {
-    let d = d.normalize();
-    if d.scale() == 0 {
-        if let Ok(whole) = i64::try_from(d) {
-            return json!(whole);
-        }
-    }
-    f64::from_str(&d.to_string())
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
-}
-
-/// A money amount as a decimal string.
-fn money_text(d: Decimal) -> Value {
-    Value::String(d.to_string())
-}
-
-/// `s`, cut to at most `max` characters.
-fn cut(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s[..end].to_owned(),
-        None => s.to_owned(),
-    }
-}
+// The parts of the call.
 
 /// Vapi's call id, which must make one of ours.
 fn call_id(node: &Node) -> Result<String, ApiError> {
-    let id = node.text()?.ok_or_else(|| node.fail("is required"))?;
+    let id = node.required_text()?;
     let max = MAX_ID_LEN - PREFIX_LEN;
     if id.len() > max {
         return Err(node.fail(format!("must be at most {max} characters")));
@@ -666,17 +437,17 @@ fn duration(
 ) -> Result<Option<Value>, ApiError> {
     let seconds = msg.get("durationSeconds");
     if let Some(d) = seconds.decimal()? {
-        return seconds.figure(d).map(|d| Some(number(d)));
+        return seconds.figure(d, None).map(|d| Some(json_number(d)));
     }
     let ms = msg.get("durationMs");
     if let Some(d) = ms.decimal()? {
-        return ms.figure(d / Decimal::from(1000)).map(|d| Some(number(d)));
+        return ms.figure(d / Decimal::from(1000), None).map(|d| Some(json_number(d)));
     }
     match (started, ended) {
         (Some(start), Some(end)) => Ok(between(start, end)
             .map(|d| d.round_dp(MAX_FIGURE_DECIMALS as u32).normalize())
             .filter(|d| *d <= Decimal::from(MAX_FIGURE))
-            .map(number)),
+            .map(json_number)),
         _ => Ok(None),
     }
 }
@@ -713,7 +484,7 @@ fn evaluation(node: &Node, fields: &mut Map<String, Value>) -> Result<(), ApiErr
     let (outcome, success, score) = match node.present() {
         None => return Ok(()),
         Some(Value::Bool(b)) => (b.to_string(), Some(*b), None),
-        Some(Value::Number(n)) => (n.to_string(), None, exact(n)),
+        Some(Value::Number(n)) => (n.to_string(), None, RULES.exact(n)),
         Some(Value::String(s)) => {
             let text = s.trim();
             if text.is_empty() {
@@ -735,12 +506,12 @@ fn evaluation(node: &Node, fields: &mut Map<String, Value>) -> Result<(), ApiErr
         Some(_) => return Err(node.fail("must be a string, a number or true or false")),
     };
     let mut evaluation = Map::new();
-    evaluation.insert("outcome".into(), json!(cut(&outcome, MAX_NAME_CHARS)));
+    evaluation.insert("outcome".into(), json!(clip(&outcome, MAX_NAME_CHARS)));
     let score = score
         .filter(|d| !d.is_sign_negative() && *d <= Decimal::from(100))
         .map(|d| d.round_dp(MAX_FIGURE_DECIMALS as u32).normalize());
     if let Some(score) = score {
-        evaluation.insert("score".into(), number(score));
+        evaluation.insert("score".into(), json_number(score));
     }
     fields.insert("evaluation".into(), Value::Object(evaluation));
     if let Some(success) = success {
@@ -772,44 +543,7 @@ fn call_metadata(call: &Node, overrides: &Node, analysis: &Node) -> Result<Map<S
         }
     }
     // What DynamoDB cannot hold is dropped or kept as text, then entries are taken in key order while they fit.
-    let mut kept = Map::new();
-    let mut size = 2usize;
-    for (key, value) in entries {
-        if key.is_empty() {
-            continue;
-        }
-        let value = storable(value);
-        let entry = Value::String(key.clone()).to_string().len() + 1 + value.to_string().len();
-        let grown = size + entry + usize::from(!kept.is_empty());
-        if grown <= MAX_METADATA_BYTES {
-            size = grown;
-            kept.insert(key, value);
-        }
-    }
-    Ok(kept)
-}
-
-/// `value` as DynamoDB can store it: no empty key at any depth, every number 0 or of a magnitude from 1e-125
-/// to 1e125 (any other as its text).
-fn storable(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (k, storable(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(0.0).abs();
-            if x != 0.0 && !(1e-125..=1e125).contains(&x) {
-                Value::String(n.to_string())
-            } else {
-                Value::Number(n)
-            }
-        }
-        other => other,
-    }
+    Ok(read::metadata(entries))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -870,7 +604,7 @@ fn line(line: Line, amount_node: &Node) -> Result<Value, ApiError> {
         amount_node.money(price)?
     };
     Ok(json!({
-        "product": cut(&line.product, MAX_LABEL_CHARS),
+        "product": clip(&line.product, MAX_LABEL_CHARS),
         "quantity": money_text(line.quantity),
         "unit": line.unit,
         "unitPrice": money_text(unit_price),
@@ -900,7 +634,7 @@ fn cost_lines(costs: &Node, len: usize) -> Result<Vec<Value>, ApiError> {
         if item.object()?.is_none() {
             return Err(item.fail("must be an object"));
         }
-        let kind = item.get("type").required_str()?;
+        let kind = item.get("type").required_text()?;
         let label = |parts: &[Option<&str>]| -> String {
             std::iter::once(kind)
                 .chain(parts.iter().flatten().copied())
@@ -977,7 +711,7 @@ fn cost_lines(costs: &Node, len: usize) -> Result<Vec<Value>, ApiError> {
 /// The `costBreakdown` object's amounts as lines, for a payload without `costs`.
 fn breakdown_lines(breakdown: &Node) -> Result<Vec<Value>, ApiError> {
     let mut lines = Vec::new();
-    if breakdown.value.is_none() {
+    if breakdown.value().is_none() {
         return Ok(lines);
     }
     let parts: [(&str, &[&str], &'static str); 6] = [
@@ -1073,7 +807,7 @@ fn messages(
         if !value.is_object() {
             return Err(item.fail("must be an object"));
         }
-        match item.get("role").required_str()? {
+        match item.get("role").required_text()? {
             "tool_calls" => {
                 let calls = item.get("toolCalls");
                 for j in 0..calls.array()?.map_or(0, <[Value]>::len) {
@@ -1093,7 +827,7 @@ fn messages(
     let mut out = Vec::with_capacity(items.len());
     for i in 0..items.len() {
         let item = list.at(i);
-        match item.get("role").required_str()? {
+        match item.get("role").required_text()? {
             role @ ("system" | "bot" | "assistant" | "user") => {
                 let ours = if role == "bot" { "assistant" } else { role };
                 let words = if ours == "user" { unit } else { None };
@@ -1149,7 +883,7 @@ fn when(item: &Node, offset: Option<Decimal>, started: Option<DateTime<Utc>>) ->
 /// `secondsFromStart` as a figure.
 fn offset(item: &Node) -> Result<Option<Decimal>, ApiError> {
     let node = item.get("secondsFromStart");
-    node.decimal()?.map(|d| node.figure(d)).transpose()
+    node.decimal()?.map(|d| node.figure(d, None)).transpose()
 }
 
 fn spoken(
@@ -1164,30 +898,30 @@ fn spoken(
     let mut message = Map::new();
     message.insert("id".into(), message_id(n));
     message.insert("role".into(), json!(role));
-    message.insert("content".into(), json!(cut(content, MAX_CONTENT_CHARS)));
+    message.insert("content".into(), json!(clip(content, MAX_CONTENT_CHARS)));
     message.insert("timestamp".into(), when(item, start, started)?);
     let length = item.get("duration");
     let duration = match length.decimal()? {
-        Some(ms) => Some(length.figure(ms / Decimal::from(1000))?),
+        Some(ms) => Some(length.figure(ms / Decimal::from(1000), None)?),
         None => {
             let end = item.get("endTime");
             match (item.get("time").unix_ms()?, end.unix_ms()?) {
-                (Some(from), Some(to)) if to >= from => between(from, to).map(|d| end.figure(d)).transpose()?,
+                (Some(from), Some(to)) if to >= from => between(from, to).map(|d| end.figure(d, None)).transpose()?,
                 _ => None,
             }
         }
     };
     if let Some(start) = start {
-        message.insert("startOffset".into(), number(start));
+        message.insert("startOffset".into(), json_number(start));
         if let Some(d) = duration {
             message.insert(
                 "endOffset".into(),
-                number(item.get("secondsFromStart").figure(start + d)?),
+                json_number(item.get("secondsFromStart").figure(start + d, None)?),
             );
         }
     }
     if let Some(d) = duration {
-        message.insert("duration".into(), number(d));
+        message.insert("duration".into(), json_number(d));
     }
     if let Some(unit) = unit {
         if let Some(words) = words(&item.child("metadata")?.get("wordLevelConfidence"), unit)? {
@@ -1219,26 +953,15 @@ fn words(list: &Node, unit: WordUnit) -> Result<Option<Vec<Value>>, ApiError> {
                 WordUnit::Seconds => raw,
                 WordUnit::Millis => raw / Decimal::from(1000),
             };
-            let seconds = node.figure(seconds)?;
+            let seconds = node.figure(seconds, None)?;
             timed |= !seconds.is_zero();
             Ok(seconds)
         };
         let start = time("start")?;
         let end = time("end")?;
-        out.push(json!({"word": cut(word, MAX_NAME_CHARS), "start": number(start), "end": number(end)}));
+        out.push(json!({"word": clip(word, MAX_NAME_CHARS), "start": json_number(start), "end": json_number(end)}));
     }
     Ok((timed && !out.is_empty()).then_some(out))
-}
-
-/// Tool arguments or a result: JSON text read back when it holds an object or an array.
-fn tool_value(value: &Value) -> Value {
-    match value {
-        Value::String(text) => match serde_json::from_str::<Value>(text) {
-            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
-            _ => value.clone(),
-        },
-        other => other.clone(),
-    }
 }
 
 fn tool_call(
@@ -1252,55 +975,45 @@ fn tool_call(
         return Err(tool.fail("must be an object"));
     }
     let function = tool.child("function")?;
-    let name = function.get("name").required_str()?;
+    let name = function.get("name").required_text()?;
     let start = offset(item)?;
     let mut info = Map::new();
-    info.insert("name".into(), json!(cut(name, MAX_NAME_CHARS)));
+    info.insert("name".into(), json!(clip(name, MAX_NAME_CHARS)));
     if let Some(arguments) = function.get("arguments").present() {
-        info.insert("arguments".into(), tool_value(arguments));
+        info.insert("arguments".into(), embedded(arguments));
     }
     let mut end = None;
     if let Some(result) = result {
         if let Some(value) = result.get("result").present() {
-            info.insert("result".into(), tool_value(value));
+            info.insert("result".into(), embedded(value));
         }
         end = offset(result)?;
     }
     let mut message = Map::new();
     message.insert("id".into(), message_id(n));
     message.insert("role".into(), json!("tool"));
-    message.insert("content".into(), json!(cut(name, MAX_NAME_CHARS)));
+    message.insert("content".into(), json!(clip(name, MAX_NAME_CHARS)));
     message.insert("timestamp".into(), when(item, start, started)?);
-    if let Some(start) = start {
-        message.insert("startOffset".into(), number(start));
-    }
-    if let Some(end) = end {
-        message.insert("endOffset".into(), number(end));
-        if let Some(start) = start.filter(|s| *s <= end) {
-            message.insert("duration".into(), number(end - start));
-        }
-    }
+    read::offsets(&mut message, start, end);
     message.insert("toolInfo".into(), Value::Object(info));
     Ok(Value::Object(message))
 }
 
 /// A result whose call is not among the messages.
 fn tool_result(item: &Node, n: usize, started: Option<DateTime<Utc>>) -> Result<Value, ApiError> {
-    let name = item.get("name").required_str()?;
+    let name = item.get("name").required_text()?;
     let start = offset(item)?;
     let mut info = Map::new();
-    info.insert("name".into(), json!(cut(name, MAX_NAME_CHARS)));
+    info.insert("name".into(), json!(clip(name, MAX_NAME_CHARS)));
     if let Some(value) = item.get("result").present() {
-        info.insert("result".into(), tool_value(value));
+        info.insert("result".into(), embedded(value));
     }
     let mut message = Map::new();
     message.insert("id".into(), message_id(n));
     message.insert("role".into(), json!("tool"));
-    message.insert("content".into(), json!(cut(name, MAX_NAME_CHARS)));
+    message.insert("content".into(), json!(clip(name, MAX_NAME_CHARS)));
     message.insert("timestamp".into(), when(item, start, started)?);
-    if let Some(start) = start {
-        message.insert("startOffset".into(), number(start));
-    }
+    read::offsets(&mut message, start, None);
     message.insert("toolInfo".into(), Value::Object(info));
     Ok(Value::Object(message))
 }
@@ -1329,7 +1042,7 @@ fn latency(metrics: &Node) -> Result<Option<Value>, ApiError> {
             }
             let node = turn.get(theirs);
             if let Some(d) = node.decimal()? {
-                figures.push(node.figure(d)?);
+                figures.push(node.figure(d, None)?);
             }
         }
         if let Some(stats) = stats(figures) {
@@ -1347,11 +1060,11 @@ fn stats(mut figures: Vec<Decimal>) -> Option<Value> {
     let max = *figures.last()?;
     let pick = |p: usize| {
         let rank = (p * n).div_ceil(100).clamp(1, n);
-        number(figures.get(rank - 1).copied().unwrap_or(max))
+        json_number(figures.get(rank - 1).copied().unwrap_or(max))
     };
     Some(json!({
-        "min": number(min),
-        "max": number(max),
+        "min": json_number(min),
+        "max": json_number(max),
         "p50": pick(50),
         "p90": pick(90),
         "p95": pick(95),
@@ -1377,6 +1090,7 @@ fn recording_url(msg: &Node, artifact: &Node) -> Result<Option<String>, ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::MAX_METADATA_BYTES;
     use crate::webhook::merge;
     use crate::webhook::tests::every_order_agrees;
     use crate::{validate, CallId, TenantId};
