@@ -65,19 +65,19 @@
 //! a `failure_reason`, which is a failure whatever it says. Fields ElevenLabs adds are ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine};
-use chrono::{DateTime, SecondsFormat};
+use chrono::DateTime;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{json, Map, Number, Value};
+use serde_json::{json, Map, Value};
 
+use super::read::{self, clip, embedded, json_number, money_text, timestamp, Node, Rules};
 use super::{Delivery, Provider, RecordingSource};
 use crate::error::ApiError;
 use crate::ids::CallId;
-use crate::validate::{MAX_CONTENT_CHARS, MAX_FIGURE_DECIMALS, MAX_METADATA_BYTES, MAX_MONEY_SCALE, MAX_SCORE};
+use crate::validate::{MAX_CONTENT_CHARS, MAX_FIGURE, MAX_FIGURE_DECIMALS, MAX_MONEY_DIGITS, MAX_SCORE};
 
 /// `post_call_audio`: only the recording (and fallbacks for the fields the call model requires).
 pub const STAGE_AUDIO: u16 = 1;
@@ -91,10 +91,17 @@ const _: () = assert!(STAGE_AUDIO < STAGE_TRANSCRIPTION && STAGE_TRANSCRIPTION <
 
 /// The format of `post_call_audio`'s `full_audio`.
 const AUDIO_FORMAT: &str = "mp3";
-/// Largest number of seconds or milliseconds the call format holds.
-const MAX_FIGURE: i64 = 10_000_000;
+/// ElevenLabs' ways with numbers: figures and amounts rounded half away from zero, a figure's sign judged as
+/// given, a number too small for a decimal read as 0.
+static RULES: Rules = Rules {
+    rounding: RoundingStrategy::MidpointAwayFromZero,
+    sign_after_rounding: false,
+    tiny_is_zero: true,
+    too_large: "must be below 10^12",
+};
+const _: () = assert!(MAX_MONEY_DIGITS == 12, "RULES.too_large names the bound");
 /// Money amounts must stay below this.
-const MONEY_BOUND: i64 = 1_000_000_000_000;
+const MONEY_BOUND: u64 = 10u64.pow(MAX_MONEY_DIGITS as u32);
 /// Bounds of the call format's texts, in characters.
 const MAX_NAME: usize = 256;
 const MAX_SHORT: usize = 128;
@@ -102,8 +109,8 @@ const MAX_SUMMARY: usize = 10_000;
 
 /// Reads one ElevenLabs delivery (see the module documentation).
 pub fn delivery(body: &Value) -> Result<Option<Delivery>, ApiError> {
-    let root = Node::root(body);
-    root.object()?;
+    let root = Node::root(body, &RULES);
+    root.obj()?;
     match root.req("type")?.str()? {
         "post_call_transcription" => transcription(&root).map(Some),
         "post_call_audio" => audio(&root),
@@ -119,11 +126,11 @@ fn transcription(root: &Node) -> Result<Delivery, ApiError> {
     let mut fields = Map::new();
 
     let start_node = metadata.req("start_time_unix_secs")?;
-    let start = start_node.decimal()?;
+    let start = start_node.number()?;
     let started = instant(&start_node, start)?;
     fields.insert("createdAt".into(), json!(started));
     fields.insert("startTime".into(), json!(started));
-    if let Some(node) = metadata.get("call_duration_secs")? {
+    if let Some(node) = metadata.opt("call_duration_secs")? {
         let duration = seconds(&node)?;
         fields.insert("duration".into(), figure(duration));
         let end = start
@@ -154,14 +161,14 @@ fn transcription(root: &Node) -> Result<Delivery, ApiError> {
     }
 
     phone_call(&metadata, &mut fields)?;
-    if let Some(batch) = metadata.get("batch_call")? {
+    if let Some(batch) = metadata.opt("batch_call")? {
         if let Some(id) = opt_id(&batch, "batch_call_id")? {
             fields.insert("campaignId".into(), json!(id));
         }
     }
     let reason = match opt_text(&metadata, "termination_reason", MAX_NAME)? {
         Some(reason) => Some(reason),
-        None => match metadata.get("error")? {
+        None => match metadata.opt("error")? {
             Some(error) => opt_text(&error, "reason", MAX_NAME)?,
             None => None,
         },
@@ -186,7 +193,7 @@ fn transcription(root: &Node) -> Result<Delivery, ApiError> {
     }
 
     let mut collected = Map::new();
-    if let Some(analysis) = data.get("analysis")? {
+    if let Some(analysis) = data.opt("analysis")? {
         analysis_fields(&analysis, private, &mut fields, &mut collected)?;
     }
 
@@ -232,7 +239,7 @@ fn audio(root: &Node) -> Result<Option<Delivery>, ApiError> {
     };
     let bytes = decoded.map_err(|_| audio.fail("is not base64"))?;
     let stamp = root.req("event_timestamp")?;
-    let at = instant(&stamp, stamp.decimal()?)?;
+    let at = instant(&stamp, stamp.number()?)?;
 
     let mut fields = Map::new();
     if let Some(agent) = opt_id(&data, "agent_id")? {
@@ -259,7 +266,7 @@ fn initiation_failure(root: &Node) -> Result<Delivery, ApiError> {
     let data = root.req("data")?;
     let call_id = call_id(&data)?;
     let stamp = root.req("event_timestamp")?;
-    let at = instant(&stamp, stamp.decimal()?)?;
+    let at = instant(&stamp, stamp.number()?)?;
     let reason_node = data.req("failure_reason")?;
     let reason = reason_node.str()?;
 
@@ -274,16 +281,16 @@ fn initiation_failure(root: &Node) -> Result<Delivery, ApiError> {
         _ => None,
     };
     let mut telephony = Map::new();
-    if let Some(metadata) = data.get("metadata")? {
+    if let Some(metadata) = data.opt("metadata")? {
         let kind = opt_text(&metadata, "type", MAX_SHORT)?;
-        if let Some(body) = metadata.get("body")? {
-            body.object()?;
+        if let Some(body) = metadata.opt("body")? {
+            body.obj()?;
             let (from, to, sid) = match kind.as_deref() {
                 Some("twilio") => ("From", "To", "CallSid"),
                 _ => ("from_number", "to_number", "call_sid"),
             };
             for (theirs, ours) in [(from, "from"), (to, "to")] {
-                if let Some(number) = body.get(theirs)? {
+                if let Some(number) = body.opt(theirs)? {
                     if let Some(e164) = crate::phone::e164(&phone_text(&number)?) {
                         fields.insert(ours.into(), json!(e164));
                     }
@@ -343,7 +350,7 @@ fn call_id(data: &Node) -> Result<String, ApiError> {
 
 /// `direction`, `from`, `to`, `phoneNumberId`, `phoneNumber` and `telephony` from `metadata.phone_call`.
 fn phone_call(metadata: &Node, fields: &mut Map<String, Value>) -> Result<(), ApiError> {
-    let Some(call) = metadata.get("phone_call")? else {
+    let Some(call) = metadata.opt("phone_call")? else {
         fields.insert("direction".into(), json!("web"));
         return Ok(());
     };
@@ -355,7 +362,7 @@ fn phone_call(metadata: &Node, fields: &mut Map<String, Value>) -> Result<(), Ap
     };
     fields.insert("direction".into(), json!(if inbound { "inbound" } else { "outbound" }));
     let number = |key: &str| -> Result<Option<String>, ApiError> {
-        Ok(match call.get(key)? {
+        Ok(match call.opt(key)? {
             Some(node) => crate::phone::e164(&phone_text(&node)?),
             None => None,
         })
@@ -394,20 +401,20 @@ fn phone_call(metadata: &Node, fields: &mut Map<String, Value>) -> Result<(), Ap
 
 /// A phone number given as text, or (as ElevenLabs documents SIP numbers) as a JSON number.
 fn phone_text(node: &Node) -> Result<String, ApiError> {
-    match node.value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Number(n) => Ok(n.to_string()),
+    match node.present() {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
         _ => Err(node.fail("must be a phone number (a string)")),
     }
 }
 
 /// Whether the call ran in zero-retention mode, when the payload says.
 fn opted_out(metadata: &Node) -> Result<Option<bool>, ApiError> {
-    let Some(usage) = metadata.get("features_usage")? else {
+    let Some(usage) = metadata.opt("features_usage")? else {
         return Ok(None);
     };
-    let agent = usage.get("pii_zrm_agent")?.map(|n| n.bool()).transpose()?;
-    let workspace = usage.get("pii_zrm_workspace")?.map(|n| n.bool()).transpose()?;
+    let agent = usage.opt("pii_zrm_agent")?.map(|n| n.bool()).transpose()?;
+    let workspace = usage.opt("pii_zrm_workspace")?.map(|n| n.bool()).transpose()?;
     Ok(match (agent, workspace) {
         (None, None) => None,
         _ => Some(agent == Some(true) || workspace == Some(true)),
@@ -415,14 +422,14 @@ fn opted_out(metadata: &Node) -> Result<Option<bool>, ApiError> {
 }
 
 /// The call's cost in USD and its lines, exact.
-fn money(metadata: &Node) -> Result<(Option<String>, Vec<Value>), ApiError> {
+fn money(metadata: &Node) -> Result<(Option<Value>, Vec<Value>), ApiError> {
     let mut lines = Vec::new();
     let mut parts: Option<Decimal> = None;
-    if let Some(charging) = metadata.get("charging")? {
-        charging.object()?;
+    if let Some(charging) = metadata.opt("charging")? {
+        charging.obj()?;
         for (key, product) in [("llm_price", "llm"), ("platform_price", "platform")] {
-            if let Some(node) = charging.get(key)? {
-                let amount = amount(&node)?;
+            if let Some(node) = charging.opt(key)? {
+                let amount = node.money(node.number()?)?;
                 let text = money_text(amount);
                 lines.push(json!({
                     "product": product, "quantity": "1", "unit": "conversation", "unitPrice": text, "amount": text
@@ -435,26 +442,11 @@ fn money(metadata: &Node) -> Result<(Option<String>, Vec<Value>), ApiError> {
             }
         }
     }
-    let total = match metadata.get("cost_fiat")? {
-        Some(node) => Some(amount(&node)?),
+    let total = match metadata.opt("cost_fiat")? {
+        Some(node) => Some(node.money(node.number()?)?),
         None => parts,
     };
-    Ok((total.map(money_text), lines))
-}
-
-/// A money amount from the number's own text: non-negative, below 10^12, rounded to 10 places.
-fn amount(node: &Node) -> Result<Decimal, ApiError> {
-    let value = node
-        .decimal()?
-        .round_dp_with_strategy(MAX_MONEY_SCALE as u32, RoundingStrategy::MidpointAwayFromZero);
-    if value >= Decimal::from(MONEY_BOUND) {
-        return Err(node.fail("must be below 10^12"));
-    }
-    Ok(value)
-}
-
-fn money_text(amount: Decimal) -> String {
-    amount.normalize().to_string()
+    Ok((total.map(|total| money_text(total.normalize())), lines))
 }
 
 /// `isSuccess`, `evaluation` and `summary`, and the data-collection values for `callMetadata`.
@@ -464,9 +456,9 @@ fn analysis_fields(
     fields: &mut Map<String, Value>,
     collected: &mut Map<String, Value>,
 ) -> Result<(), ApiError> {
-    analysis.object()?;
+    analysis.obj()?;
     let mut evaluation = Map::new();
-    if let Some(node) = analysis.get("call_successful")? {
+    if let Some(node) = analysis.opt("call_successful")? {
         let outcome = node.str()?;
         match outcome {
             "success" => {
@@ -480,9 +472,9 @@ fn analysis_fields(
         }
         evaluation.insert("outcome".into(), json!(outcome));
     }
-    let score = match analysis.get("call_success_score")? {
+    let score = match analysis.opt("call_success_score")? {
         Some(node) => {
-            let score = node.decimal()?;
+            let score = node.number()?;
             if score > Decimal::from(MAX_SCORE as i64) {
                 return Err(node.fail("must be at most 100"));
             }
@@ -502,10 +494,10 @@ fn analysis_fields(
     if let Some(summary) = opt_text(analysis, "transcript_summary", MAX_SUMMARY)? {
         fields.insert("summary".into(), json!(summary));
     }
-    if let Some(results) = analysis.get("data_collection_results")? {
-        for (id, result) in results.members()? {
-            if let Some(value) = result.get("value")? {
-                collected.insert(id.to_owned(), value.value.clone());
+    if let Some(results) = analysis.opt("data_collection_results")? {
+        for (id, result) in results.fields()? {
+            if let Some(value) = result.opt("value")?.and_then(|node| node.present()) {
+                collected.insert(id.to_owned(), value.clone());
             }
         }
     }
@@ -514,16 +506,16 @@ fn analysis_fields(
 
 /// The share of evaluation criteria that succeeded, of those decided (0–1), when any was.
 fn criteria_score(analysis: &Node) -> Result<Option<Decimal>, ApiError> {
-    let criteria = match analysis.get("evaluation_criteria_results")? {
-        Some(map) => map.members()?.into_iter().map(|(_, c)| c).collect(),
-        None => match analysis.get("evaluation_criteria_results_list")? {
-            Some(list) => list.items()?,
+    let criteria = match analysis.opt("evaluation_criteria_results")? {
+        Some(map) => map.fields()?.into_iter().map(|(_, c)| c).collect(),
+        None => match analysis.opt("evaluation_criteria_results_list")? {
+            Some(list) => list.list()?,
             None => Vec::new(),
         },
     };
     let (mut passed, mut decided) = (0u32, 0u32);
     for criterion in criteria {
-        let Some(result) = criterion.get("result")? else {
+        let Some(result) = criterion.opt("result")? else {
             continue;
         };
         match result.str()? {
@@ -550,9 +542,9 @@ fn criteria_score(analysis: &Node) -> Result<Option<Decimal>, ApiError> {
 /// `system__*` ones) and `collected`, made storable.
 fn call_metadata(data: &Node, collected: Map<String, Value>) -> Result<Option<Value>, ApiError> {
     let mut entries = BTreeMap::new();
-    if let Some(client) = data.get("conversation_initiation_client_data")? {
-        if let Some(variables) = client.get("dynamic_variables")? {
-            for (name, value) in variables.object()? {
+    if let Some(client) = data.opt("conversation_initiation_client_data")? {
+        if let Some(variables) = client.opt("dynamic_variables")? {
+            for (name, value) in variables.obj()? {
                 if !name.starts_with("system__") {
                     entries.insert(name.clone(), value.clone());
                 }
@@ -564,44 +556,8 @@ fn call_metadata(data: &Node, collected: Map<String, Value>) -> Result<Option<Va
             .entry("data_collection".to_owned())
             .or_insert(Value::Object(collected));
     }
-    let mut kept = Map::new();
-    // `{` and `}` around the entries, a comma between two.
-    let mut size = 2usize;
-    for (name, value) in entries {
-        if name.is_empty() {
-            continue;
-        }
-        let value = storable(&value);
-        let entry = Value::String(name.clone()).to_string().len() + 1 + value.to_string().len();
-        let added = entry + usize::from(!kept.is_empty());
-        if size + added <= MAX_METADATA_BYTES {
-            size += added;
-            kept.insert(name, value);
-        }
-    }
+    let kept = read::metadata(entries);
     Ok((!kept.is_empty()).then_some(Value::Object(kept)))
-}
-
-/// `value` as DynamoDB can hold it: no empty keys, every number 0 or of magnitude 1e-125 to 1e125.
-fn storable(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .filter(|(k, _)| !k.is_empty())
-                .map(|(k, v)| (k.clone(), storable(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.iter().map(storable).collect()),
-        Value::Number(n) => {
-            let x = n.as_f64().unwrap_or(0.0).abs();
-            if x != 0.0 && !(1e-125..=1e125).contains(&x) {
-                Value::String(n.to_string())
-            } else {
-                value.clone()
-            }
-        }
-        other => other.clone(),
-    }
 }
 
 /// Which latency figure each of ElevenLabs' turn metrics is.
@@ -638,12 +594,12 @@ struct ToolResult<'a> {
 
 /// The transcript as messages, and the latency of its turns.
 fn conversation(data: &Node, start: Decimal) -> Result<(Vec<Value>, Option<Value>), ApiError> {
-    let Some(transcript) = data.get("transcript")? else {
+    let Some(transcript) = data.opt("transcript")? else {
         return Ok((Vec::new(), None));
     };
     let mut turns = Vec::new();
     let mut figures: BTreeMap<&str, Vec<Decimal>> = BTreeMap::new();
-    for node in transcript.items()? {
+    for node in transcript.list()? {
         turns.push(turn(&node, &mut figures)?);
     }
 
@@ -686,7 +642,7 @@ fn conversation(data: &Node, start: Decimal) -> Result<(Vec<Value>, Option<Value
             let mut info = Map::new();
             info.insert("name".into(), json!(call.name));
             if let Some(params) = call.params {
-                info.insert("arguments".into(), json_text(params));
+                info.insert("arguments".into(), embedded(&Value::from(params)));
             }
             if let Some(result) = answer.and_then(|a| result_value(a)) {
                 info.insert("result".into(), result);
@@ -725,70 +681,62 @@ fn tool_info(info: Map<String, Value>) -> Map<String, Value> {
 /// A tool's result as `toolInfo.result`: its text (as JSON when it is an object or array), wrapped in
 /// `{"error": …}` when the tool failed; none when it has neither.
 fn result_value(result: &ToolResult) -> Option<Value> {
-    match (result.text.map(json_text), result.is_error) {
+    match (result.text.map(|text| embedded(&Value::from(text))), result.is_error) {
         (value, true) => Some(json!({"error": value.unwrap_or(Value::Null)})),
         (value, false) => value,
     }
 }
 
-/// JSON text as the object or array it holds; any other text as itself.
-fn json_text(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(value @ (Value::Object(_) | Value::Array(_))) => value,
-        _ => json!(text),
-    }
-}
-
 /// Reads one turn, adding its metrics (in milliseconds) to `figures`.
 fn turn<'a>(node: &Node<'a>, figures: &mut BTreeMap<&'static str, Vec<Decimal>>) -> Result<Turn<'a>, ApiError> {
-    node.object()?;
+    node.obj()?;
     let role_node = node.req("role")?;
     let role = match role_node.str()? {
         "agent" => "assistant",
         "user" => "user",
         _ => return Err(role_node.fail("is not a role of ElevenLabs' transcript (agent, user)")),
     };
-    let text = node.get("message")?.map(|n| n.str()).transpose()?;
+    let text = node.opt("message")?.map(|n| n.str()).transpose()?;
     let offset_node = node.req("time_in_call_secs")?;
     let offset = seconds(&offset_node)?;
-    let interrupted = node.get("interrupted")?.map(|n| n.bool()).transpose()?;
+    let interrupted = node.opt("interrupted")?.map(|n| n.bool()).transpose()?;
 
     let mut calls = Vec::new();
-    if let Some(list) = node.get("tool_calls")? {
-        for call in list.items()? {
-            call.object()?;
+    if let Some(list) = node.opt("tool_calls")? {
+        for call in list.list()? {
+            call.obj()?;
             calls.push(ToolCall {
-                name: clip(call.req("tool_name")?.str()?, MAX_NAME),
-                request_id: call.get("request_id")?.map(|n| n.str()).transpose()?,
-                params: call.get("params_as_json")?.map(|n| n.str()).transpose()?,
+                name: clip(call.req("tool_name")?.str()?, MAX_NAME).to_owned(),
+                request_id: call.opt("request_id")?.map(|n| n.str()).transpose()?,
+                params: call.opt("params_as_json")?.map(|n| n.str()).transpose()?,
             });
         }
     }
     let mut results = Vec::new();
-    if let Some(list) = node.get("tool_results")? {
-        for result in list.items()? {
-            result.object()?;
+    if let Some(list) = node.opt("tool_results")? {
+        for result in list.list()? {
+            result.obj()?;
             results.push(ToolResult {
-                name: clip(result.req("tool_name")?.str()?, MAX_NAME),
-                request_id: result.get("request_id")?.map(|n| n.str()).transpose()?,
-                text: result.get("result_value")?.map(|n| n.str()).transpose()?,
-                is_error: result.get("is_error")?.map(|n| n.bool()).transpose()?.unwrap_or(false),
+                name: clip(result.req("tool_name")?.str()?, MAX_NAME).to_owned(),
+                request_id: result.opt("request_id")?.map(|n| n.str()).transpose()?,
+                text: result.opt("result_value")?.map(|n| n.str()).transpose()?,
+                is_error: result.opt("is_error")?.map(|n| n.bool()).transpose()?.unwrap_or(false),
             });
         }
     }
 
-    if let Some(metrics) = node.get("conversation_turn_metrics")? {
+    if let Some(metrics) = node.opt("conversation_turn_metrics")? {
         // Current payloads nest the figures under `metrics`; older ones had them at the top.
-        let metrics = metrics.get("metrics")?.unwrap_or(metrics);
+        let metrics = metrics.opt("metrics")?.unwrap_or(metrics);
         for (name, _) in METRICS {
-            let Some(metric) = metrics.get(name)? else {
+            let Some(metric) = metrics.opt(name)? else {
                 continue;
             };
             let elapsed = metric.req("elapsed_time")?;
             let ms = elapsed
-                .decimal()?
+                .number()?
                 .checked_mul(Decimal::from(1000))
-                .filter(|ms| *ms <= Decimal::from(MAX_FIGURE))
+                .filter(|ms| *ms <= Decimal::from(MAX_FIGURE as i64))
                 .ok_or_else(|| elapsed.fail("must be at most 10000 seconds"))?;
             figures.entry(name).or_default().push(ms);
         }
@@ -828,33 +776,20 @@ fn stats(values: &mut [Decimal]) -> Value {
 /// A figure of the call format (seconds, milliseconds, a score): at most 6 decimal places, as a JSON number
 /// (an integer when it is whole).
 fn figure(value: Decimal) -> Value {
-    let value = value
-        .round_dp_with_strategy(MAX_FIGURE_DECIMALS as u32, RoundingStrategy::MidpointAwayFromZero)
-        .normalize();
-    if value.scale() == 0 {
-        if let Some(whole) = value.to_u64() {
-            return json!(whole);
-        }
-    }
-    value
-        .to_string()
-        .parse::<f64>()
-        .ok()
-        .and_then(Number::from_f64)
-        .map_or(Value::Null, Value::Number)
+    json_number(value.round_dp_with_strategy(MAX_FIGURE_DECIMALS as u32, RULES.rounding))
 }
 
-/// Seconds of the call format: 0 to 10,000,000.
+/// Seconds of the call format: 0 to 10,000,000 as given, rounded to 6 places.
 fn seconds(node: &Node) -> Result<Decimal, ApiError> {
-    let value = node.decimal()?;
-    if value > Decimal::from(MAX_FIGURE) {
+    let value = node.number()?;
+    if value > Decimal::from(MAX_FIGURE as i64) {
         return Err(node.fail("must be at most 10000000 seconds"));
     }
-    Ok(value.round_dp_with_strategy(MAX_FIGURE_DECIMALS as u32, RoundingStrategy::MidpointAwayFromZero))
+    node.figure(value, Some("seconds"))
 }
 
-/// The RFC 3339 (UTC) text of `secs` after the Unix epoch; `node` is named when it cannot be one.
-fn instant(node: &Node, secs: Decimal) -> Result<String, ApiError> {
+/// The [`timestamp`] `secs` after the Unix epoch; `node` is named when it cannot be one.
+fn instant(node: &Node, secs: Decimal) -> Result<Value, ApiError> {
     let whole = secs.trunc();
     let nanos = secs
         .checked_sub(whole)
@@ -864,130 +799,92 @@ fn instant(node: &Node, secs: Decimal) -> Result<String, ApiError> {
         .to_i64()
         .zip(nanos)
         .and_then(|(s, n)| DateTime::from_timestamp(s, n.min(999_999_999)))
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        .map(timestamp)
         .ok_or_else(|| node.fail("is not a time in Unix seconds"))
 }
 
 /// An id of the call format (1–128 characters) at `key` of `parent`: absent when null or empty.
 fn opt_id(parent: &Node, key: &str) -> Result<Option<String>, ApiError> {
-    let Some(node) = parent.get(key)? else {
-        return Ok(None);
-    };
-    let id = node.str()?;
-    if id.chars().count() > crate::ids::MAX_ID_LEN {
-        return Err(node.fail("must be at most 128 characters"));
-    }
-    Ok((!id.is_empty()).then(|| id.to_owned()))
+    Ok(match parent.opt(key)? {
+        Some(node) => node.id()?.map(str::to_owned),
+        None => None,
+    })
 }
 
 /// A text at `key` of `parent`, cut to `max` characters: absent when null or blank.
 fn opt_text(parent: &Node, key: &str, max: usize) -> Result<Option<String>, ApiError> {
-    let Some(node) = parent.get(key)? else {
-        return Ok(None);
-    };
-    let text = node.str()?;
-    Ok((!text.trim().is_empty()).then(|| clip(text, max)))
+    let text = parent.opt(key)?.map(|node| node.str()).transpose()?;
+    Ok(text.filter(|t| !t.trim().is_empty()).map(|t| clip(t, max).to_owned()))
 }
 
-/// `text` cut to at most `max` characters.
-fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
-    }
-}
-
-/// A value of ElevenLabs' body and its path there, for errors that name it.
-#[derive(Clone)]
-struct Node<'a> {
-    value: &'a Value,
-    path: String,
-}
-
-impl<'a> Node<'a> {
-    fn root(value: &'a Value) -> Self {
-        Node {
-            value,
-            path: String::new(),
-        }
-    }
-
-    fn fail(&self, reason: impl Into<String>) -> ApiError {
-        ApiError::invalid(if self.path.is_empty() { "." } else { &self.path }, reason)
-    }
-
-    fn key_path(&self, key: &str) -> String {
-        let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        match (plain, self.path.is_empty()) {
-            (true, true) => key.to_owned(),
-            (true, false) => format!("{}.{key}", self.path),
-            (false, _) => format!("{}[{}]", self.path, Value::String(key.to_owned())),
-        }
-    }
-
-    fn object(&self) -> Result<&'a Map<String, Value>, ApiError> {
-        self.value.as_object().ok_or_else(|| self.fail("must be an object"))
-    }
-
+/// ElevenLabs' body as this module reads it: a member is looked up only in an object (anything else there is
+/// refused, naming its path), and a value that is there must be of the type asked for.
+trait Strict<'a> {
+    /// An object, which must be there.
+    fn obj(&self) -> Result<&'a Map<String, Value>, ApiError>;
     /// The member `key`, unless it is absent or null.
-    fn get(&self, key: &str) -> Result<Option<Node<'a>>, ApiError> {
-        Ok(self.object()?.get(key).filter(|v| !v.is_null()).map(|value| Node {
-            value,
-            path: self.key_path(key),
-        }))
+    fn opt(&self, key: &str) -> Result<Option<Node<'a>>, ApiError>;
+    /// The member `key`, which must be there and not be null.
+    fn req(&self, key: &str) -> Result<Node<'a>, ApiError>;
+    /// Every member of an object whose value is an object, by key.
+    fn fields(&self) -> Result<Vec<(&'a str, Node<'a>)>, ApiError>;
+    /// The elements of an array, which must be there.
+    fn list(&self) -> Result<Vec<Node<'a>>, ApiError>;
+    /// A string, which may be empty.
+    fn str(&self) -> Result<&'a str, ApiError>;
+    /// `true` or `false`.
+    fn bool(&self) -> Result<bool, ApiError>;
+    /// A non-negative number, exactly as its text says (`0` for any zero).
+    fn number(&self) -> Result<Decimal, ApiError>;
+}
+
+impl<'a> Strict<'a> for Node<'a> {
+    fn obj(&self) -> Result<&'a Map<String, Value>, ApiError> {
+        self.object()?.ok_or_else(|| self.fail("must be an object"))
+    }
+
+    fn opt(&self, key: &str) -> Result<Option<Node<'a>>, ApiError> {
+        self.obj()?;
+        let node = self.get(key);
+        Ok(node.present().is_some().then_some(node))
     }
 
     fn req(&self, key: &str) -> Result<Node<'a>, ApiError> {
-        self.get(key)?
-            .ok_or_else(|| ApiError::invalid(&self.key_path(key), "is required"))
-    }
-
-    /// Every member of an object whose value is an object, by key.
-    fn members(&self) -> Result<Vec<(&'a str, Node<'a>)>, ApiError> {
-        let mut out = Vec::new();
-        for (key, value) in self.object()? {
-            let node = Node {
-                value,
-                path: self.key_path(key),
-            };
-            node.object()?;
-            out.push((key.as_str(), node));
+        self.obj()?;
+        let node = self.get(key);
+        match node.present() {
+            Some(_) => Ok(node),
+            None => Err(node.fail("is required")),
         }
-        Ok(out)
     }
 
-    fn items(&self) -> Result<Vec<Node<'a>>, ApiError> {
-        let items = self.value.as_array().ok_or_else(|| self.fail("must be an array"))?;
-        Ok(items
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Node {
-                value,
-                path: format!("{}[{i}]", self.path),
-            })
-            .collect())
+    fn fields(&self) -> Result<Vec<(&'a str, Node<'a>)>, ApiError> {
+        self.obj()?;
+        let members = self.members();
+        for (_, node) in &members {
+            node.obj()?;
+        }
+        Ok(members)
+    }
+
+    fn list(&self) -> Result<Vec<Node<'a>>, ApiError> {
+        self.array()?.ok_or_else(|| self.fail("must be an array"))?;
+        self.items()
     }
 
     fn str(&self) -> Result<&'a str, ApiError> {
-        self.value.as_str().ok_or_else(|| self.fail("must be a string"))
+        self.string()?.ok_or_else(|| self.fail("must be a string"))
     }
 
     fn bool(&self) -> Result<bool, ApiError> {
-        self.value.as_bool().ok_or_else(|| self.fail("must be true or false"))
+        self.boolean()?.ok_or_else(|| self.fail("must be true or false"))
     }
 
-    /// A non-negative JSON number, exactly as its text says.
-    fn decimal(&self) -> Result<Decimal, ApiError> {
-        let Value::Number(n) = self.value else {
+    fn number(&self) -> Result<Decimal, ApiError> {
+        let Some(Value::Number(n)) = self.present() else {
             return Err(self.fail("must be a number"));
         };
-        let text = n.to_string().replace("e+", "e");
-        let value = match Decimal::from_str(&text).or_else(|_| Decimal::from_scientific(&text)) {
-            Ok(value) => value,
-            // Too small for a decimal (below 10^-28): nothing the call format can tell from 0.
-            Err(_) if n.as_f64().is_some_and(|x| x.abs() < 1e-20) => Decimal::ZERO,
-            Err(_) => return Err(self.fail("is out of range")),
-        };
+        let value = RULES.exact(n).ok_or_else(|| self.fail("is out of range"))?;
         if value.is_sign_negative() && !value.is_zero() {
             return Err(self.fail("must not be negative"));
         }
@@ -998,6 +895,7 @@ impl<'a> Node<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::MAX_METADATA_BYTES;
     use crate::webhook::tests::every_order_agrees;
     use crate::webhook::{merge, Sources};
     use crate::{validate, TenantId};

@@ -89,6 +89,29 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The places of this object's members, with their keys (none when this is not an object). A key that is
+    /// not a plain name (letters, digits, `_`) is quoted in the path: `results["new date"]`.
+    pub(crate) fn members(&self) -> Vec<(&'a str, Node<'a>)> {
+        let Some(map) = self.value.and_then(Value::as_object) else {
+            return Vec::new();
+        };
+        map.iter()
+            .map(|(key, value)| {
+                let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let node = if plain {
+                    self.get(key)
+                } else {
+                    Node {
+                        value: Some(value),
+                        path: format!("{}[{}]", self.path, Value::String(key.clone())),
+                        rules: self.rules,
+                    }
+                };
+                (key.as_str(), node)
+            })
+            .collect()
+    }
+
     /// `key` of this object, which must be an object itself when it is there.
     pub(crate) fn child(&self, key: &str) -> Result<Node<'a>, ApiError> {
         let node = self.get(key);
