@@ -315,14 +315,7 @@ mod worker {
                     return Err(Fault::Final(skip.into()));
                 }
                 let key = recording::object_key(tenant, id, read.summary.created_at, format.as_str());
-                let pending = StoredRecording {
-                    status: RecordingStatus::Pending,
-                    format: Some(format.as_str().to_owned()),
-                    duration: None,
-                    key: Some(key.clone()),
-                    recorded_at: None,
-                    failure_reason: None,
-                };
+                let pending = StoredRecording::pending(Some(format.as_str()), Some(key.clone()));
                 if recording::expires_at(&read.summary, &pending, self.config.retention) <= self.clock.now() {
                     return Err(Fault::Final(
                         "the call ended longer ago than recordings are kept".into(),
@@ -352,14 +345,7 @@ mod worker {
                 if nothing_to_do(&read).is_some() {
                     return Ok(());
                 }
-                let failed = StoredRecording {
-                    status: RecordingStatus::Failed,
-                    format: None,
-                    duration: None,
-                    key: None,
-                    recorded_at: None,
-                    failure_reason: Some(reason.to_owned()),
-                };
+                let failed = StoredRecording::failed(reason);
                 if self.store.update_recording(tenant, id, &read, &failed).await?.is_some() {
                     return Ok(());
                 }

@@ -205,6 +205,33 @@ pub struct StoredRecording {
     pub failure_reason: Option<String>,
 }
 
+impl StoredRecording {
+    /// Waiting for its object: at `key`, in `format`, once they are known (an upload, a copy under way), or
+    /// neither yet (a link queued for capture).
+    pub fn pending(format: Option<&str>, key: Option<String>) -> Self {
+        StoredRecording {
+            status: RecordingStatus::Pending,
+            format: format.map(str::to_owned),
+            duration: None,
+            key,
+            recorded_at: None,
+            failure_reason: None,
+        }
+    }
+
+    /// Failed for `reason`; it holds no object.
+    pub fn failed(reason: impl Into<String>) -> Self {
+        StoredRecording {
+            status: RecordingStatus::Failed,
+            format: None,
+            duration: None,
+            key: None,
+            recorded_at: None,
+            failure_reason: Some(reason.into()),
+        }
+    }
+}
+
 /// The bounded part of a call: everything a list page shows, stored as plain attributes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -226,14 +226,7 @@ impl App {
             if already {
                 return Ok(());
             }
-            let pending = StoredRecording {
-                status: RecordingStatus::Pending,
-                format: Some(format.as_str().to_owned()),
-                duration: None,
-                key: Some(key.clone()),
-                recorded_at: None,
-                failure_reason: None,
-            };
+            let pending = StoredRecording::pending(Some(format.as_str()), Some(key.clone()));
             if recording::expires_at(&read.summary, &pending, self.config.retention) <= now {
                 return Ok(());
             }
@@ -289,22 +282,8 @@ impl App {
                 return Ok(());
             }
             let next = match capture::refused(url, provider, &self.config.capture) {
-                Some(reason) => StoredRecording {
-                    status: RecordingStatus::Failed,
-                    format: None,
-                    duration: None,
-                    key: None,
-                    recorded_at: None,
-                    failure_reason: Some(reason),
-                },
-                None => StoredRecording {
-                    status: RecordingStatus::Pending,
-                    format: None,
-                    duration: None,
-                    key: None,
-                    recorded_at: None,
-                    failure_reason: None,
-                },
+                Some(reason) => StoredRecording::failed(reason),
+                None => StoredRecording::pending(None, None),
             };
             if current != Some(&next) && self.store.update_recording(tenant, id, &read, &next).await?.is_none() {
                 continue;

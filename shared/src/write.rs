@@ -302,14 +302,7 @@ impl App {
                 });
             }
             let key = recording::object_key(tenant, id, read.summary.created_at, upload.format.as_str());
-            let pending = StoredRecording {
-                status: RecordingStatus::Pending,
-                format: Some(upload.format.as_str().to_owned()),
-                duration: None,
-                key: Some(key.clone()),
-                recorded_at: None,
-                failure_reason: None,
-            };
+            let pending = StoredRecording::pending(Some(upload.format.as_str()), Some(key.clone()));
             if recording::expires_at(&read.summary, &pending, self.config.retention) <= now {
                 return Err(ApiError::Conflict {
                     field: "endTime".into(),
@@ -415,12 +408,8 @@ impl App {
                 ),
                 Err(rejected) => (
                     StoredRecording {
-                        status: RecordingStatus::Failed,
                         format: Some(format.clone()),
-                        duration: None,
-                        key: None,
-                        recorded_at: None,
-                        failure_reason: Some(rejected.0.clone()),
+                        ..StoredRecording::failed(rejected.0.clone())
                     },
                     Checked::Failed {
                         reason: rejected.0.clone(),

@@ -42,7 +42,9 @@ async fn call(stack: &Stack, tenant: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn a_recording_link_is_copied_checked_and_completed() {
-    let stack = stack(&now()).await;
+    let mut stack = stack(&now()).await;
+    // Room for the 20 MiB copy on a busy machine (the 2 s of the tests' settings is for the hanging link).
+    stack.app.config.capture.timeout = std::time::Duration::from_secs(120);
     // 1 s and 1,310 s of 8 kHz 16-bit WAV: one PutObject, and a 20 MiB file copied in three parts.
     let short = wav(8_000);
     let long = wav(8_000 * 1_310);
