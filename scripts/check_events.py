@@ -178,6 +178,7 @@ def main():
         for c in b["data"]:
             assert c["status"] in ("completed", "failed") and c["direction"] == "outbound", c
         assert b["pagination"]["total"] >= len(b["data"]), b["pagination"]
+        assert isinstance(b["pagination"]["totalExact"], bool), b["pagination"]
 
     def list_calls_second_page():
         # The file's cursor is a placeholder: cursors are signed with the running stack's own secret, so the

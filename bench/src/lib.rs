@@ -24,6 +24,7 @@ pub async fn fresh_stack(name: &str, now: DateTime<Utc>) -> Result<(App, Request
         s3_force_path_style: true,
         cursor_keys: Some(CursorKeys::new(&generate_secret(), None)?),
         capture: Default::default(),
+        total_budget: Default::default(),
     };
     let app = App::connect(config, Arc::new(FixedClock(now)), Some(counter.clone())).await;
     template::create_table(app.store.client(), app.store.table()).await?;

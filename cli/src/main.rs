@@ -1,9 +1,13 @@
 //! `callrecords`: the operator tool. Creates, lists and revokes API keys and webhook endpoints; sets up the table and bucket from
 //! template.yaml (for the local stack); loads demo data; imports calls from JSON Lines and generates them.
-//! Reads the same environment as the functions (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...).
+//! Reads the same environment as the functions (`CALLS_TABLE`, `RECORDINGS_BUCKET`, `AWS_ENDPOINT_URL_*`, ...),
+//! or takes the table and bucket from a deployed stack's outputs with `--stack` ([`stack`]). `setup` and
+//! `demo` run against emulators on this machine only ([`local`]).
 
 mod demo;
 mod load;
+mod local;
+mod stack;
 mod webhooks;
 
 use std::process::ExitCode;
@@ -18,13 +22,19 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "callrecords", version, about = "Operator tool for the call-records API")]
 struct Cli {
+    /// Take the table and the bucket from this CloudFormation stack's outputs (`CallsTableName`,
+    /// `RecordingsBucketName`) instead of CALLS_TABLE and RECORDINGS_BUCKET; those may still be set only
+    /// to the same names. The stack is looked up in the AWS profile's region. Not for setup or demo.
+    #[arg(long, global = true, value_name = "NAME", env = "CALLRECORDS_STACK")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the table and the recordings bucket exactly as template.yaml declares them (local stack).
+    /// Create the table and the recordings bucket exactly as template.yaml declares them. Local stack only:
+    /// refused unless the DynamoDB and S3 endpoints are on this machine (127.0.0.0/8, ::1, localhost).
     Setup,
     /// Manage API keys.
     #[command(subcommand)]
@@ -72,7 +82,8 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
-    /// Load demo data (two tenants, calls of every kind, recordings) and create a demo key.
+    /// Load demo data (two tenants, calls of every kind, recordings) and create a demo key. Local stack
+    /// only, as for setup.
     Demo {
         /// Write the demo key to this file instead of printing it.
         #[arg(long)]
@@ -115,9 +126,39 @@ fn tenant(value: &str) -> Result<TenantId> {
     Ok(TenantId::parse(value)?)
 }
 
+impl Command {
+    /// The commands that create and fill a stack of their own, which only a local stack may be.
+    fn local_only(&self) -> Option<&'static str> {
+        match self {
+            Command::Setup => Some("setup"),
+            Command::Demo { .. } => Some("demo"),
+            _ => None,
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<()> {
-    let config = Config::from_env()?;
+    let local_only = cli.command.local_only();
+    let stack = cli.stack.filter(|s| !s.is_empty());
+    if let (Some(stack), Some(command)) = (&stack, local_only) {
+        return Err(local::Refused::Stack {
+            command,
+            stack: stack.clone(),
+        }
+        .into());
+    }
+    let config = match stack {
+        Some(stack) => {
+            let (config, found) = stack::config(&stack).await?;
+            eprintln!("stack {stack}: table {}, bucket {}", found.table, found.bucket);
+            config
+        }
+        None => Config::from_env()?,
+    };
     let app = App::connect(config, Arc::new(SystemClock), None).await;
+    if let Some(command) = local_only {
+        local::require_local(command, &app).await?;
+    }
     match cli.command {
         Command::Setup => {
             template::create_table(app.store.client(), app.store.table()).await?;

@@ -15,6 +15,7 @@ use crate::store::layout;
 use crate::store::metrics::RequestCounter;
 use crate::store::queue::CaptureQueue;
 use crate::store::{DynamoStore, Link, S3Recordings};
+use crate::total::Total;
 use crate::view::{self, CallDetail, CallListItem, CallPage, Pagination};
 
 pub struct App {
@@ -70,7 +71,7 @@ impl App {
     }
 
     /// GET /api/v1/calls: one page of the tenant's calls (one Query; see [`crate::list`] for the rules), and
-    /// the total when asked for.
+    /// the total when asked for, counted within the configured budget ([`crate::total`]).
     pub async fn list_calls(&self, tenant: &TenantId, query: &ListQuery) -> Result<CallPage, ApiError> {
         let Some(keys) = &self.config.cursor_keys else {
             tracing::error!("CURSOR_SECRET is not configured");
@@ -92,10 +93,19 @@ impl App {
             .store
             .list_page(tenant, &plan, after.as_deref(), plan.read_budget(query.limit))
             .await?;
+        let unreadable = read.unreadable;
         let (calls, next) = list::cut(read, query.limit as usize);
-        let total = match query.include_total {
-            true => Some(self.store.count(&plan).await?),
-            false => None,
+        let total = match (query.include_total, &after, &next) {
+            (false, _, _) => None,
+            // A first page that is also the last read the whole list: it is its own exact total (of index
+            // entries, as a count is: rows that cannot be read are counted).
+            (true, None, None) => Some(Total::whole(calls.len() + unreadable)),
+            (true, _, _) => Some(
+                self.store
+                    .count(&plan, self.config.total_budget)
+                    .await?
+                    .at_least(calls.len()),
+            ),
         };
         let now = self.clock.now();
         let data = calls
@@ -111,7 +121,8 @@ impl App {
                 limit: query.limit,
                 has_more: next.is_some(),
                 next_cursor: next.map(|position| keys.sign(tenant, &binding, &position)),
-                total,
+                total: total.map(|t| t.count),
+                total_exact: total.map(|t| t.exact),
             },
         })
     }

@@ -8,6 +8,9 @@ use crate::cursor::CursorKeys;
 use crate::recording::Retention;
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// The variables that name the table and the bucket (the operator tool may take both from a stack instead).
+pub const TABLE_VAR: &str = "CALLS_TABLE";
+pub const BUCKET_VAR: &str = "RECORDINGS_BUCKET";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +30,39 @@ pub struct Config {
     pub cursor_keys: Option<CursorKeys>,
     /// Copying providers' recording links into the bucket ([`Capture`]).
     pub capture: Capture,
+    /// How far `includeTotal` counts ([`TotalBudget`]).
+    pub total_budget: TotalBudget,
+}
+
+/// How far GET /api/v1/calls counts for `includeTotal` before it answers with a lower bound
+/// (`totalExact: false`). The count stops at whichever runs out first. Both may be 0: no count, only what
+/// the page itself shows.
+///
+/// Why these defaults: list-calls has 10 s (template.yaml's `Timeout`), and the page comes first: its one
+/// Query may take up to 5 s with retries (the operation timeout in [`crate::aws`]). Counting after it for
+/// at most 2 s leaves 3 s to spare, so the page is always served. In 2 s one DynamoDB partition serves
+/// at most about 24,000–48,000 summaries (3,000 read units a second of 8 KB, 1–2 KB a summary), and
+/// DynamoDB Local on a busy 2-core machine counted 18,000 (`scripts/bench-list`). 50,000 items (50–100
+/// MB, about 6,000–12,000 read units) caps what one request may cost where reads are faster than that.
+/// Lists of some 10,000–20,000 calls are counted exactly; a 100,000-call tenant's whole list is a lower
+/// bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TotalBudget {
+    /// `LIST_TOTAL_BUDGET_MS`: the longest the count may take, from its first request (default 2000). When
+    /// it is up, requests in flight are dropped and what was counted so far is the answer.
+    pub time: std::time::Duration,
+    /// `LIST_TOTAL_MAX_ITEMS`: the most index items the count-only Queries may read, over all the slices
+    /// counted at once (default 50000).
+    pub max_items: u64,
+}
+
+impl Default for TotalBudget {
+    fn default() -> Self {
+        TotalBudget {
+            time: std::time::Duration::from_millis(2000),
+            max_items: 50_000,
+        }
+    }
 }
 
 /// How recordings behind a provider's link are copied into the bucket (the webhook receiver queues them,
@@ -88,6 +124,22 @@ impl Config {
         Self::from_lookup(|name| env::var(name).ok())
     }
 
+    /// As [`Config::from_env`], with the table and the bucket given instead of read from `CALLS_TABLE` and
+    /// `RECORDINGS_BUCKET`: the operator tool's `--stack` takes them from the stack's outputs.
+    pub fn from_env_with(table: &str, bucket: &str) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| match name {
+            TABLE_VAR => Some(table.to_owned()),
+            BUCKET_VAR => Some(bucket.to_owned()),
+            _ => env::var(name).ok(),
+        })
+    }
+
+    /// `CALLS_TABLE` and `RECORDINGS_BUCKET` as the environment sets them, each `None` when unset or empty.
+    pub fn table_and_bucket_in_env() -> (Option<String>, Option<String>) {
+        let var = |name| env::var(name).ok().filter(|v| !v.is_empty());
+        (var(TABLE_VAR), var(BUCKET_VAR))
+    }
+
     /// Reads the configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| lookup(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
@@ -136,6 +188,23 @@ impl Config {
                 .filter(|h| !h.is_empty())
                 .collect()
         };
+        let total_budget = {
+            let defaults = TotalBudget::default();
+            let whole = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+                match lookup(name).filter(|v| !v.is_empty()) {
+                    None => Ok(default),
+                    Some(v) => v.parse::<u64>().map_err(|_| ConfigError::Invalid {
+                        name,
+                        why: format!("{v:?} is not a whole number >= 0"),
+                    }),
+                }
+            };
+            let millis = u64::try_from(defaults.time.as_millis()).unwrap_or(u64::MAX);
+            TotalBudget {
+                time: std::time::Duration::from_millis(whole("LIST_TOTAL_BUDGET_MS", millis)?),
+                max_items: whole("LIST_TOTAL_MAX_ITEMS", defaults.max_items)?,
+            }
+        };
         let defaults = Capture::default();
         let capture = Capture {
             queue_url: lookup("CAPTURE_QUEUE_URL").filter(|v| !v.is_empty()),
@@ -156,13 +225,56 @@ impl Config {
         };
         Ok(Config {
             capture,
+            total_budget,
             cursor_keys,
-            table_name: required("CALLS_TABLE")?,
-            bucket_name: required("RECORDINGS_BUCKET")?,
+            table_name: required(TABLE_VAR)?,
+            bucket_name: required(BUCKET_VAR)?,
             retention: Retention::days(days),
             local_auth: flag("CALLRECORDS_LOCAL_AUTH"),
             s3_force_path_style: flag("S3_FORCE_PATH_STYLE"),
         })
+    }
+}
+
+/// Logging and metrics, read apart from [`Config`]: every function sets them up first thing in its `main`,
+/// before the rest is read (the authorizer reads only part of the rest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    /// Which lines are logged, as `tracing` filter directives: `RUST_LOG` when set (e.g.
+    /// `info,callrecords=debug`); else `AWS_LAMBDA_LOG_LEVEL`, which Lambda sets from the template's
+    /// `LoggingConfig.ApplicationLogLevel` (`FATAL` logs errors, the highest level there is); else `info`.
+    pub log_filter: String,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions' metrics (default
+    /// [`DEFAULT_METRICS_NAMESPACE`]).
+    pub metrics_namespace: String,
+}
+
+pub const DEFAULT_METRICS_NAMESPACE: &str = "callrecords";
+
+impl Telemetry {
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`; an unset or empty variable takes the default.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let lambda_level = |level: String| {
+            match level.to_ascii_uppercase().as_str() {
+                "TRACE" => "trace",
+                "DEBUG" => "debug",
+                "WARN" => "warn",
+                "ERROR" | "FATAL" => "error",
+                _ => "info",
+            }
+            .to_owned()
+        };
+        Telemetry {
+            log_filter: set("RUST_LOG")
+                .or_else(|| set("AWS_LAMBDA_LOG_LEVEL").map(lambda_level))
+                .unwrap_or_else(|| "info".to_owned()),
+            metrics_namespace: set("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.to_owned()),
+        }
     }
 }
 
@@ -212,8 +324,72 @@ mod tests {
     }
 
     #[test]
+    fn the_total_budget_defaults_to_two_seconds_and_fifty_thousand_items_and_may_be_zero() {
+        let base = [("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")];
+        let cfg = Config::from_lookup(lookup(&base)).unwrap();
+        assert_eq!(cfg.total_budget.time, std::time::Duration::from_millis(2000));
+        assert_eq!(cfg.total_budget.max_items, 50_000);
+        let set = [
+            base[0],
+            base[1],
+            ("LIST_TOTAL_BUDGET_MS", "0"),
+            ("LIST_TOTAL_MAX_ITEMS", "300"),
+        ];
+        let cfg = Config::from_lookup(lookup(&set)).unwrap();
+        assert_eq!(cfg.total_budget.time, std::time::Duration::ZERO);
+        assert_eq!(cfg.total_budget.max_items, 300);
+        for (name, bad) in [
+            ("LIST_TOTAL_BUDGET_MS", "-1"),
+            ("LIST_TOTAL_MAX_ITEMS", "lots"),
+            ("LIST_TOTAL_MAX_ITEMS", "1e5"),
+        ] {
+            let err = Config::from_lookup(lookup(&[base[0], base[1], (name, bad)])).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::Invalid { name: n, .. } if n == name),
+                "{name}={bad}"
+            );
+        }
+    }
+
+    #[test]
     fn missing_table_is_named() {
         let err = Config::from_lookup(lookup(&[("RECORDINGS_BUCKET", "b")])).unwrap_err();
         assert!(err.to_string().contains("CALLS_TABLE"));
+    }
+
+    #[test]
+    fn the_log_level_comes_from_rust_log_then_lambda_then_info() {
+        let filter = |pairs: &[(&str, &str)]| Telemetry::from_lookup(lookup(pairs)).log_filter;
+        assert_eq!(filter(&[]), "info");
+        assert_eq!(
+            filter(&[
+                ("RUST_LOG", "info,callrecords=debug"),
+                ("AWS_LAMBDA_LOG_LEVEL", "ERROR")
+            ]),
+            "info,callrecords=debug"
+        );
+        for (lambda, want) in [
+            ("TRACE", "trace"),
+            ("DEBUG", "debug"),
+            ("INFO", "info"),
+            ("WARN", "warn"),
+            ("ERROR", "error"),
+            ("FATAL", "error"),
+            ("warn", "warn"),
+        ] {
+            assert_eq!(filter(&[("AWS_LAMBDA_LOG_LEVEL", lambda)]), want, "{lambda}");
+            assert_eq!(
+                filter(&[("RUST_LOG", ""), ("AWS_LAMBDA_LOG_LEVEL", lambda)]),
+                want,
+                "an empty RUST_LOG is unset"
+            );
+        }
+    }
+
+    #[test]
+    fn the_metrics_namespace_defaults_to_callrecords() {
+        assert_eq!(Telemetry::from_lookup(lookup(&[])).metrics_namespace, "callrecords");
+        let set = Telemetry::from_lookup(lookup(&[("METRICS_NAMESPACE", "callrecords/prod")]));
+        assert_eq!(set.metrics_namespace, "callrecords/prod");
     }
 }

@@ -306,20 +306,27 @@ pub async fn authorize(
     Ok(caller.tenant)
 }
 
-/// The one structured log line a request leaves: `{"message":"request","requestId","route","status",
-/// "latencyMs","tenant","error"}`. It names the route's template (never the raw path or query string, which
-/// may hold a phone number) and the tenant (never the key).
+/// The one structured log line a request leaves: `{"message":"request","apiRequestId","route","status",
+/// "latencyMs","tenant","error"}` (with the invocation's `requestId` and `traceId`, as every line), and its
+/// metrics ([`crate::metrics::request`]). It names the route's template (never the raw path or query string,
+/// which may hold a phone number) and the tenant (never the key). `apiRequestId` is API Gateway's id, the
+/// `requestId` of the error envelope a client sees.
 pub struct RequestLog {
+    function: &'static str,
     route: &'static str,
+    route_key: String,
     request_id: String,
     started: Instant,
     tenant: Option<TenantId>,
 }
 
 impl RequestLog {
-    pub fn start(route: &'static str, req: &Request) -> Self {
+    /// A request to `function` (its crate name) on `route` (the handler's method and path template).
+    pub fn start(function: &'static str, route: &'static str, req: &Request) -> Self {
         RequestLog {
+            function,
             route,
+            route_key: route_key(req, route),
             request_id: request_id(req),
             started: Instant::now(),
             tenant: None,
@@ -331,23 +338,40 @@ impl RequestLog {
         self.tenant = Some(tenant.clone());
     }
 
-    /// The response for `result` (`ok` makes the success response), logged.
+    /// The response for `result` (`ok` makes the success response), logged and counted.
     pub fn finish<T>(self, result: Result<T, ApiError>, ok: impl FnOnce(T) -> Response<Body>) -> Response<Body> {
         let (response, code) = match result {
             Ok(value) => (ok(value), None),
             Err(err) => (error(&err, &self.request_id), Some(err.code())),
         };
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let latency = self.started.elapsed();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let status = response.status().as_u16();
         tracing::info!(
-            requestId = %self.request_id,
+            apiRequestId = %self.request_id,
             route = self.route,
-            status = response.status().as_u16(),
+            status,
             latencyMs = (latency_ms * 1000.0).round() / 1000.0,
             tenant = self.tenant.as_ref().map(TenantId::as_str),
             error = code,
             "request"
         );
+        crate::metrics::request(self.function, &self.route_key, status, latency);
         response
+    }
+}
+
+/// The route as API Gateway names it (`GET /api/v1/calls/{callId}`): the request context's route key, else
+/// `fallback`. API Gateway sends only the keys of the template's routes, so metrics by route stay few; a raw
+/// path (ids in it) never becomes one.
+fn route_key(req: &Request, fallback: &str) -> String {
+    let given = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
+        _ => None,
+    };
+    match given {
+        Some(key) if !key.is_empty() && key != "$default" => key.to_owned(),
+        _ => fallback.to_owned(),
     }
 }
 
@@ -417,13 +441,15 @@ pub fn sanitize(event: &mut lambda_http::request::LambdaRequest) {
     }
 }
 
-/// `lambda_http::run` for this API's handlers, with every event [`sanitize`]d first.
-pub async fn run<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+/// `lambda_http::run` for this API's handlers, with every event [`sanitize`]d first and the metrics of each
+/// invocation written when it ends ([`crate::metrics::flushed`]).
+pub async fn run<F, Fut>(mut handler: F) -> Result<(), lambda_http::Error>
 where
     F: FnMut(Request) -> Fut,
     Fut: std::future::Future<Output = Result<Response<Body>, lambda_http::Error>> + Send,
 {
-    let adapter = lambda_http::Adapter::from(lambda_runtime::service_fn(handler));
+    let flushed = move |req| crate::metrics::flushed(handler(req));
+    let adapter = lambda_http::Adapter::from(lambda_runtime::service_fn(flushed));
     lambda_runtime::run(Sanitized(adapter)).await
 }
 
@@ -625,6 +651,22 @@ mod tests {
                 parts.query
             );
         }
+    }
+
+    #[test]
+    fn the_route_is_api_gateways_route_key_or_else_the_handlers_template() {
+        let with_key = |key: Option<&str>| {
+            let mut ev = v2(event(&Parts::default()));
+            ev.request_context.route_key = key.map(str::to_owned);
+            let req: Request = LambdaRequest::ApiGatewayV2(ev).into();
+            route_key(&req, "GET /api/v1/calls/{callId}")
+        };
+        assert_eq!(with_key(Some("GET /api/v1/calls")), "GET /api/v1/calls");
+        for none in [None, Some(""), Some("$default")] {
+            assert_eq!(with_key(none), "GET /api/v1/calls/{callId}", "{none:?}");
+        }
+        let plain: Request = Request::new(Body::Empty);
+        assert_eq!(route_key(&plain, "write"), "write", "no API Gateway context");
     }
 
     fn with_headers(headers: &[(&str, &str)]) -> Request {

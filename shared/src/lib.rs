@@ -6,11 +6,12 @@
 //! 1. [`config`]: the one place that reads the environment; [`aws`]: the SDK clients, built once per process;
 //!    [`clock`]: time, injected so that retention is tested to the second.
 //! 2. [`app`]: the operations behind each route, wired once per process (handlers in `functions/` are glue
-//!    around them); [`telemetry`]: one structured log line per request.
+//!    around them); [`telemetry`]: one structured log line per request, every line of an invocation with its
+//!    request and trace ids; [`metrics`]: the CloudWatch metrics each invocation emits (names, dimensions).
 //! 3. [`http`]: who is calling (a tenant from the authorizer, or [`apikey`] checked in local mode),
 //!    envelopes and the mapping of [`error`]s to statuses; [`ids`]: call and tenant ids checked once.
 //! 4. What the request asks: [`list`] reads and plans a list query, [`cursor`] signs and opens its
-//!    position; [`validate`] is the one boundary every call crosses on its way into the store.
+//!    position, [`total`] bounds what `includeTotal` counts; [`validate`] is the one boundary every call crosses on its way into the store.
 //! 5. [`store`]: the persistence adapters, one file per job — [`store::layout`] (every key, attribute and
 //!    index, and what each serves), [`store::codec`] (a call to items and back), [`store::calls`] (reads and
 //!    the concurrency-safe write protocol), [`store::lists`], [`store::keys`], [`store::recordings`],
@@ -42,6 +43,7 @@ pub mod ids;
 #[cfg(feature = "admin")]
 pub mod import;
 pub mod list;
+pub mod metrics;
 pub mod model;
 pub mod phone;
 pub mod receive;
@@ -52,6 +54,7 @@ pub mod synth;
 pub mod telemetry;
 #[cfg(feature = "admin")]
 pub mod template;
+pub mod total;
 pub mod validate;
 pub mod view;
 pub mod webhook;

@@ -367,13 +367,18 @@ impl Plan {
 /// position of the last item read when the Query stopped before the end.
 pub struct Read<T> {
     pub items: Vec<(String, T)>,
+    /// Entries the Query returned that could not be read: skipped, never on a page, but index entries that
+    /// a total counts.
+    pub unreadable: usize,
     pub last_read: Option<String>,
 }
 
 /// Cuts what one Query read into a page of at most `limit` items and the position the next page starts
 /// after (`None`: the list is complete).
 pub fn cut<T>(read: Read<T>, limit: usize) -> (Vec<T>, Option<String>) {
-    let Read { mut items, last_read } = read;
+    let Read {
+        mut items, last_read, ..
+    } = read;
     if items.len() > limit {
         items.truncate(limit);
         let next = items.last().map(|(p, _)| p.clone());
@@ -556,6 +561,7 @@ mod tests {
     fn a_page_cut_at_the_limit_resumes_after_its_last_item_and_a_short_one_after_the_last_read() {
         let read = |n: usize, last: Option<&str>| Read {
             items: (0..n).map(|i| (format!("p{i}"), i)).collect(),
+            unreadable: 0,
             last_read: last.map(str::to_owned),
         };
         assert_eq!(cut(read(4, Some("p3")), 3), (vec![0, 1, 2], Some("p2".into())));

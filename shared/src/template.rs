@@ -67,6 +67,21 @@ pub struct Template {
     /// `Globals.Function.Environment.Variables`: each variable and the resource or parameter it `!Ref`s
     /// (plain values as they are).
     pub function_env: BTreeMap<String, String>,
+    /// `Outputs` whose value is a `!Ref`: each output's name and the resource or parameter it names. The
+    /// operator tool's `--stack` finds the table and the bucket of a deployed stack through these.
+    pub ref_outputs: BTreeMap<String, String>,
+}
+
+impl Template {
+    /// The name of the output that gives `resource`'s name (`!Ref` of it).
+    pub fn output_naming(&self, resource: &str) -> Result<&str, TemplateError> {
+        let mut found = self.ref_outputs.iter().filter(|(_, target)| *target == resource);
+        match (found.next(), found.next()) {
+            (Some((name, _)), None) => Ok(name),
+            (None, _) => err(format!("no output gives {resource}'s name (Value: !Ref {resource})")),
+            (Some(_), Some(_)) => err(format!("more than one output gives {resource}'s name")),
+        }
+    }
 }
 
 fn get<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, TemplateError> {
@@ -88,10 +103,10 @@ fn string(v: &Value, what: &str) -> Result<String, TemplateError> {
     }
 }
 
-/// The target of `!Ref X`, or the plain value.
+/// The target of `!Ref X`, the text of `!Sub "…"`, or the plain value.
 fn reference(v: &Value, what: &str) -> Result<String, TemplateError> {
     match v {
-        Value::Tagged(t) if t.tag == "Ref" => string(&t.value, what),
+        Value::Tagged(t) if t.tag == "Ref" || t.tag == "Sub" => string(&t.value, what),
         other => string(other, what),
     }
 }
@@ -187,17 +202,87 @@ pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
             function_env.insert(string(k, "variable name")?, reference(v, "variable")?);
         }
     }
+    let mut ref_outputs = BTreeMap::new();
+    if let Some(map) = doc.get("Outputs").and_then(Value::as_mapping) {
+        for (k, v) in map {
+            if let Some(Value::Tagged(t)) = v.get("Value") {
+                if t.tag == "Ref" {
+                    ref_outputs.insert(string(k, "output name")?, string(&t.value, "output")?);
+                }
+            }
+        }
+    }
     Ok(Template {
         table,
         lifecycle,
         retention_default_days,
         function_env,
+        ref_outputs,
     })
 }
 
 /// The deployed template.
 pub fn deployed() -> Result<Template, TemplateError> {
     parse(TEMPLATE_YAML)
+}
+
+/// A metric that an alarm of the template reads from the functions' own namespace (the one
+/// `METRICS_NAMESPACE` names), with the dimensions the alarm asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmedMetric {
+    pub alarm: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// Every metric of the functions' own namespace that an alarm in `yaml` reads, in simple alarms and in
+/// the metric math of the others. Alarms on AWS namespaces (Lambda, API Gateway, DynamoDB, SQS) are left
+/// out: AWS emits those.
+pub fn alarmed_metrics(yaml: &str) -> Result<Vec<AlarmedMetric>, TemplateError> {
+    let doc: Value = serde_norway::from_str(yaml).map_err(|e| TemplateError(e.to_string()))?;
+    let namespace = get(
+        &doc,
+        &["Globals", "Function", "Environment", "Variables", "METRICS_NAMESPACE"],
+    )?;
+    let mut found = Vec::new();
+    let Some(resources) = get(&doc, &["Resources"])?.as_mapping() else {
+        return err("Resources is not a map");
+    };
+    for (name, resource) in resources {
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let alarm = string(name, "alarm name")?;
+        let props = &resource["Properties"];
+        let mut metrics = vec![props];
+        if let Some(list) = props.get("Metrics") {
+            for m in seq(list, "Metrics")? {
+                if let Some(metric) = m.get("MetricStat").and_then(|s| s.get("Metric")) {
+                    metrics.push(metric);
+                }
+            }
+        }
+        for metric in metrics {
+            if metric.get("Namespace") != Some(namespace) {
+                continue;
+            }
+            let mut dimensions = Vec::new();
+            if let Some(list) = metric.get("Dimensions") {
+                for d in seq(list, "Dimensions")? {
+                    dimensions.push((
+                        string(get(d, &["Name"])?, "dimension name")?,
+                        string(get(d, &["Value"])?, "dimension value")?,
+                    ));
+                }
+            }
+            found.push(AlarmedMetric {
+                alarm: alarm.clone(),
+                name: string(get(metric, &["MetricName"])?, "MetricName")?,
+                dimensions,
+            });
+        }
+    }
+    Ok(found)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -412,6 +497,34 @@ mod tests {
     }
 
     #[test]
+    fn the_stack_names_its_table_and_bucket_in_the_outputs_the_operator_tool_reads() {
+        let t = deployed().unwrap();
+        // README's "Deploying" and the operator tool's errors name these two.
+        assert_eq!(t.output_naming(TABLE_RESOURCE).unwrap(), "CallsTableName");
+        assert_eq!(t.output_naming(BUCKET_RESOURCE).unwrap(), "RecordingsBucketName");
+        assert!(
+            !t.ref_outputs.contains_key("ApiUrl"),
+            "a !Sub output is no resource's name"
+        );
+    }
+
+    #[test]
+    fn a_resource_named_by_no_output_or_by_two_is_an_error() {
+        let mut t = deployed().unwrap();
+        t.ref_outputs = [("TableA", TABLE_RESOURCE), ("TableB", TABLE_RESOURCE)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert!(t
+            .output_naming(TABLE_RESOURCE)
+            .unwrap_err()
+            .to_string()
+            .contains("more than one"));
+        let missing = t.output_naming(BUCKET_RESOURCE).unwrap_err().to_string();
+        assert!(missing.contains(BUCKET_RESOURCE), "{missing}");
+    }
+
+    #[test]
     fn template_never_switches_on_local_auth() {
         let t = deployed().unwrap();
         assert!(!t.function_env.contains_key("CALLRECORDS_LOCAL_AUTH"));
@@ -497,5 +610,298 @@ mod tests {
         let policies = serde_norway::to_string(&hook["Policies"]).unwrap();
         assert!(!policies.contains("s3:DeleteObject"), "{policies}");
         assert!(policies.contains("recordings/*"), "{policies}");
+    }
+
+    /// Operations: logs, limits, failure capture, alarms and data protection, as template.yaml declares them.
+    mod operations {
+        use serde_norway::Value;
+
+        fn doc() -> Value {
+            serde_norway::from_str(super::TEMPLATE_YAML).unwrap()
+        }
+
+        fn of_type<'a>(doc: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+            doc["Resources"]
+                .as_mapping()
+                .unwrap()
+                .iter()
+                .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+                .map(|(name, r)| (name.as_str().unwrap().to_owned(), r))
+                .collect()
+        }
+
+        /// The value inside `!Tag value`, when `v` carries that tag.
+        fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+            match v {
+                Value::Tagged(t) if t.tag == tag => Some(&t.value),
+                _ => None,
+            }
+        }
+
+        fn text(v: &Value) -> String {
+            serde_norway::to_string(v).unwrap().trim().to_owned()
+        }
+
+        /// The queue named by `!GetAtt Queue.Arn`.
+        fn queue_of_arn(v: &Value) -> Option<String> {
+            tagged(v, "GetAtt")?.as_str()?.strip_suffix(".Arn").map(str::to_owned)
+        }
+
+        /// Queues watched by an alarm on their visible messages, with the alarm's threshold.
+        fn alarmed_queues(doc: &Value) -> Vec<(String, f64)> {
+            of_type(doc, "AWS::CloudWatch::Alarm")
+                .into_iter()
+                .filter(|(_, a)| a["Properties"]["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible"))
+                .map(|(_, a)| {
+                    let p = &a["Properties"];
+                    assert_eq!(p["Namespace"].as_str(), Some("AWS/SQS"));
+                    assert_eq!(p["ComparisonOperator"].as_str(), Some("GreaterThanOrEqualToThreshold"));
+                    let dims = p["Dimensions"].as_sequence().unwrap();
+                    assert_eq!(dims.len(), 1);
+                    assert_eq!(dims[0]["Name"].as_str(), Some("QueueName"));
+                    let queue = tagged(&dims[0]["Value"], "GetAtt").unwrap().as_str().unwrap();
+                    let queue = queue.strip_suffix(".QueueName").unwrap().to_owned();
+                    (queue, p["Threshold"].as_f64().unwrap())
+                })
+                .collect()
+        }
+
+        #[test]
+        fn every_function_has_a_log_group_with_retention_and_reserved_concurrency() {
+            let doc = doc();
+            let mut logged = std::collections::BTreeMap::new();
+            for (name, group) in of_type(&doc, "AWS::Logs::LogGroup") {
+                let props = &group["Properties"];
+                assert_eq!(
+                    tagged(&props["RetentionInDays"], "Ref").and_then(Value::as_str),
+                    Some("LogRetentionDays"),
+                    "{name}"
+                );
+                if let Some(sub) = tagged(&props["LogGroupName"], "Sub") {
+                    let function = sub.as_str().unwrap().strip_prefix("/aws/lambda/${").unwrap();
+                    logged.insert(function.strip_suffix('}').unwrap().to_owned(), name);
+                }
+            }
+            let functions = of_type(&doc, "AWS::Serverless::Function");
+            assert_eq!(functions.len(), 9);
+            for (name, function) in &functions {
+                assert!(logged.contains_key(name), "{name} has no log group of its own");
+                let props = &function["Properties"];
+                assert!(
+                    props.get("LoggingConfig").is_none(),
+                    "{name}: its log group is the one Lambda names"
+                );
+                let reserved = tagged(&props["ReservedConcurrentExecutions"], "If")
+                    .unwrap_or_else(|| panic!("{name} reserves no concurrency"))
+                    .as_sequence()
+                    .unwrap();
+                assert_eq!(reserved[0].as_str(), Some("ReserveConcurrency"), "{name}");
+                assert_eq!(text(&reserved[2]), "!Ref AWS::NoValue", "{name}");
+                if name == "RecordingExpiryFunction" {
+                    assert_eq!(reserved[1].as_u64(), Some(1), "one sweep at a time");
+                } else {
+                    assert!(
+                        reserved[1].as_u64().is_some_and(|n| n >= 1)
+                            || text(&reserved[1]) == "!Ref ApiFunctionConcurrency",
+                        "{name}"
+                    );
+                }
+            }
+            assert_eq!(
+                logged.len(),
+                functions.len(),
+                "a log group for a function that does not exist"
+            );
+            let globals = &doc["Globals"]["Function"];
+            assert_eq!(globals["LoggingConfig"]["LogFormat"].as_str(), Some("JSON"));
+            assert_eq!(globals["Tracing"].as_str(), Some("Active"));
+        }
+
+        #[test]
+        fn asynchronous_functions_send_failed_runs_and_undelivered_events_to_alarmed_queues() {
+            let doc = doc();
+            let alarmed = alarmed_queues(&doc);
+            let mut asynchronous = Vec::new();
+            for (name, function) in of_type(&doc, "AWS::Serverless::Function") {
+                let props = &function["Properties"];
+                let events = props["Events"].as_mapping().into_iter().flatten();
+                let mut is_async = false;
+                for (_, event) in events {
+                    if !matches!(event["Type"].as_str(), Some("Schedule" | "EventBridgeRule")) {
+                        continue;
+                    }
+                    is_async = true;
+                    let dlq = queue_of_arn(&event["Properties"]["DeadLetterConfig"]["Arn"])
+                        .unwrap_or_else(|| panic!("{name}: an event without a dead-letter queue"));
+                    assert!(
+                        alarmed.iter().any(|(q, t)| *q == dlq && *t == 1.0),
+                        "{name}: {dlq} unalarmed"
+                    );
+                }
+                if !is_async {
+                    continue;
+                }
+                let on_failure = &props["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+                assert_eq!(on_failure["Type"].as_str(), Some("SQS"), "{name}");
+                let queue = queue_of_arn(&on_failure["Destination"]).unwrap();
+                assert_eq!(
+                    doc["Resources"][queue.as_str()]["Type"].as_str(),
+                    Some("AWS::SQS::Queue")
+                );
+                assert!(
+                    alarmed.iter().any(|(q, t)| *q == queue && *t == 1.0),
+                    "{name}: {queue} unalarmed"
+                );
+                asynchronous.push(name);
+            }
+            assert_eq!(asynchronous, ["RecordingCheckFunction", "RecordingExpiryFunction"]);
+        }
+
+        #[test]
+        fn every_queue_that_only_collects_failures_has_an_alarm_and_the_work_queue_redrives_to_one() {
+            let doc = doc();
+            let alarmed = alarmed_queues(&doc);
+            for (name, queue) in of_type(&doc, "AWS::SQS::Queue") {
+                match queue["Properties"].get("RedrivePolicy") {
+                    Some(redrive) => {
+                        let dlq = queue_of_arn(&redrive["deadLetterTargetArn"]).unwrap();
+                        assert!(alarmed.iter().any(|(q, _)| *q == dlq), "{name}'s {dlq}");
+                    }
+                    None => assert!(alarmed.iter().any(|(q, _)| *q == name), "{name} is unalarmed"),
+                }
+            }
+        }
+
+        #[test]
+        fn every_function_has_an_alarm_on_its_errors_and_throttles_and_every_alarm_notifies_the_topic() {
+            let doc = doc();
+            let alarms = of_type(&doc, "AWS::CloudWatch::Alarm");
+            for (name, alarm) in &alarms {
+                let props = &alarm["Properties"];
+                for actions in ["AlarmActions", "OKActions"] {
+                    assert_eq!(
+                        text(&props[actions]),
+                        "!If\n- HasAlarmTopic\n- - !Ref AlarmTopicArn\n- !Ref AWS::NoValue",
+                        "{name}.{actions}"
+                    );
+                }
+            }
+            let lambda_metrics = |alarm: &Value| -> Vec<(String, String)> {
+                let Some(metrics) = alarm["Properties"]["Metrics"].as_sequence() else {
+                    return Vec::new();
+                };
+                metrics
+                    .iter()
+                    .filter_map(|m| m.get("MetricStat"))
+                    .map(|s| &s["Metric"])
+                    .filter(|m| m["Namespace"].as_str() == Some("AWS/Lambda"))
+                    .map(|m| {
+                        let dims = m["Dimensions"].as_sequence().unwrap();
+                        assert_eq!(dims[0]["Name"].as_str(), Some("FunctionName"));
+                        let function = tagged(&dims[0]["Value"], "Ref").unwrap().as_str().unwrap();
+                        (function.to_owned(), m["MetricName"].as_str().unwrap().to_owned())
+                    })
+                    .collect()
+            };
+            for (function, _) in of_type(&doc, "AWS::Serverless::Function") {
+                let watched: Vec<String> = alarms
+                    .iter()
+                    .flat_map(|(_, a)| lambda_metrics(a))
+                    .filter(|(f, _)| *f == function)
+                    .map(|(_, m)| m)
+                    .collect();
+                assert!(watched.iter().any(|m| m == "Errors"), "{function}: errors unalarmed");
+                assert!(
+                    watched.iter().any(|m| m == "Throttles"),
+                    "{function}: throttles unalarmed"
+                );
+            }
+            let watched_namespaces: Vec<String> = alarms
+                .iter()
+                .flat_map(|(_, a)| {
+                    let mut all = vec![text(&a["Properties"]["Namespace"])];
+                    for m in a["Properties"]["Metrics"].as_sequence().into_iter().flatten() {
+                        all.push(text(&m["MetricStat"]["Metric"]["Namespace"]));
+                    }
+                    all
+                })
+                .collect();
+            for namespace in ["AWS/ApiGateway", "AWS/DynamoDB", "AWS/SQS"] {
+                assert!(watched_namespaces.iter().any(|n| n == namespace), "{namespace}");
+            }
+        }
+
+        #[test]
+        fn the_expiry_alarm_reads_three_hourly_summaries_from_the_functions_namespace() {
+            let alarmed = super::alarmed_metrics(super::TEMPLATE_YAML).unwrap();
+            let expiry: Vec<_> = alarmed
+                .iter()
+                .filter(|m| m.alarm == "RecordingExpiryIncompleteAlarm")
+                .collect();
+            let names: Vec<&str> = expiry.iter().map(|m| m.name.as_str()).collect();
+            assert_eq!(names, ["ExpiryComplete", "ExpiryFailed"]);
+            for m in &expiry {
+                assert_eq!(m.dimensions, [("Function".to_owned(), "recording-expiry".to_owned())]);
+            }
+            let doc = doc();
+            let props = &doc["Resources"]["RecordingExpiryIncompleteAlarm"]["Properties"];
+            assert_eq!(props["EvaluationPeriods"].as_u64(), Some(3));
+            assert_eq!(props["DatapointsToAlarm"].as_u64(), Some(3));
+            assert_eq!(
+                props["TreatMissingData"].as_str(),
+                Some("breaching"),
+                "no run at all counts"
+            );
+        }
+
+        #[test]
+        fn routes_are_throttled_and_every_request_is_access_logged_without_keys_or_query_strings() {
+            let doc = doc();
+            let api = &doc["Resources"]["HttpApi"]["Properties"];
+            let limits = &api["DefaultRouteSettings"];
+            assert_eq!(text(&limits["ThrottlingRateLimit"]), "!Ref ApiThrottleRateLimit");
+            assert_eq!(text(&limits["ThrottlingBurstLimit"]), "!Ref ApiThrottleBurstLimit");
+            let log = &api["AccessLogSettings"];
+            assert_eq!(text(&log["DestinationArn"]), "!GetAtt ApiAccessLogGroup.Arn");
+            let format = log["Format"].as_str().unwrap();
+            let line: serde_json::Value = serde_json::from_str(format).expect("one JSON object a line");
+            for field in ["requestId", "routeKey", "status", "latencyMs", "tenantId"] {
+                assert!(line.get(field).is_some(), "{field}");
+            }
+            let lower = format.to_ascii_lowercase();
+            for secret in ["header", "querystring", "authorization", "identity.apikey"] {
+                assert!(!lower.contains(secret), "{secret} in the access log");
+            }
+        }
+
+        #[test]
+        fn the_table_and_the_bucket_outlive_the_stack() {
+            let doc = doc();
+            for name in [super::TABLE_RESOURCE, super::BUCKET_RESOURCE] {
+                let resource = &doc["Resources"][name];
+                assert_eq!(resource["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+                assert_eq!(resource["UpdateReplacePolicy"].as_str(), Some("Retain"), "{name}");
+            }
+            let table = &doc["Resources"][super::TABLE_RESOURCE]["Properties"];
+            assert_eq!(table["DeletionProtectionEnabled"].as_bool(), Some(true));
+            let key = &doc["Resources"]["RecordingsKey"];
+            assert_eq!(
+                key["DeletionPolicy"].as_str(),
+                Some("Retain"),
+                "recordings stay readable"
+            );
+            assert_eq!(key["Properties"]["EnableKeyRotation"].as_bool(), Some(true));
+        }
+
+        #[test]
+        fn with_sse_kms_every_function_that_reads_or_writes_recordings_may_use_the_key() {
+            let doc = doc();
+            for (name, function) in of_type(&doc, "AWS::Serverless::Function") {
+                let policies = text(&function["Properties"]["Policies"]);
+                let touches_objects = policies.contains("s3:GetObject") || policies.contains("s3:PutObject");
+                let may_use_key = policies.contains("!If\n  - EncryptWithKms\n  - !Ref RecordingsKeyAccess");
+                assert_eq!(touches_objects, may_use_key, "{name}: {policies}");
+            }
+        }
     }
 }

@@ -141,9 +141,13 @@ pub struct Pagination {
     pub has_more: bool,
     /// `null` on the last page.
     pub next_cursor: Option<String>,
-    /// Only when `includeTotal=true`: how many calls match, over all pages.
+    /// Only when `includeTotal=true`: how many calls match, over all pages; with `total_exact` false, at
+    /// least this many (what was counted before the budget ran out, or the page's own calls if more).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
+    /// Whenever `total` is there: whether it is the exact count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_exact: Option<bool>,
 }
 
 /// A page of GET /api/v1/calls.

@@ -2,10 +2,12 @@
 //! `scripts/test` starts (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), and requests built from the
 //! sample events in `events/`, sent through the functions' real entry points.
 
+pub mod emf;
 pub mod emulator;
+pub mod runtime_api;
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use callrecords::clock::FixedClock;
 use callrecords::config::Config;
@@ -56,6 +58,12 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
             callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None).expect("long enough"),
         ),
         capture: test_capture(None),
+        // Totals are exact unless a test sets a smaller budget: the default items, and time no loaded
+        // machine runs out of.
+        total_budget: callrecords::config::TotalBudget {
+            time: std::time::Duration::from_secs(60),
+            ..Default::default()
+        },
     };
     let counter = RequestCounter::default();
     let app = App::connect(config, Arc::new(FixedClock(at(now))), Some(counter.clone())).await;
@@ -699,4 +707,109 @@ pub async fn run_capture(stack: &Stack, messages: &[Value], receive_count: u32) 
         .iter()
         .map(|f| f["itemIdentifier"].as_str().expect("id").to_owned())
         .collect()
+}
+
+/// Output captured in memory: what a function writes to stdout (log lines, metrics), for
+/// `callrecords::telemetry::subscriber` and `callrecords::metrics::install`.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("captured").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("captured").clone()).expect("UTF-8 output")
+    }
+
+    /// Every line, each parsed as JSON (panics on a line that is not).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l}: {e}")))
+            .collect()
+    }
+
+    /// Forgets what was captured so far.
+    pub fn clear(&self) {
+        self.0.lock().expect("captured").clear();
+    }
+}
+
+/// A summary row of `tenant`'s call `id` that no version of the product wrote (wrong types; `list_sk` may
+/// hold a time outside the range the keys sort by), in the time list index and, under `shard`, in the
+/// live-recordings index.
+pub async fn put_unreadable_row(stack: &Stack, tenant: &str, id: &str, list_sk: &str, shard: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use callrecords::store::layout;
+    let s = |v: &str| AttributeValue::S(v.into());
+    let tenant = callrecords::TenantId::parse(tenant).expect("tenant");
+    stack
+        .app
+        .store
+        .client()
+        .put_item()
+        .table_name(stack.app.store.table())
+        .item(
+            layout::PK,
+            s(&layout::call_pk(&tenant, &callrecords::CallId::parse(id).expect("id"))),
+        )
+        .item(layout::SK, s(layout::SUMMARY_SK))
+        .item("status", AttributeValue::N("5".into()))
+        .item(layout::RECORDING, s("garbage"))
+        .item(
+            layout::ListIndex::Time.pk_attr(),
+            s(&layout::ListIndex::Time.pk(&tenant, "")),
+        )
+        .item(layout::LIST_SK, s(list_sk))
+        .item(layout::GSI2_PK, s(shard))
+        .item(
+            layout::GSI2_SK,
+            s(&format!("2025-01-01T00:00:00Z#{}#{id}", tenant.as_str())),
+        )
+        .send()
+        .await
+        .expect("raw row stored");
+}
+
+/// Stores seed 000's call as acme's `id`, moved by `days_later` days, with its recording object in the
+/// bucket (due for expiry once the stack's clock is 30 days past its end).
+pub async fn seed_call_with_recording(stack: &Stack, id: &str, days_later: i64) -> callrecords::model::CallRecord {
+    use callrecords::store::calls::Condition;
+    let tenant = callrecords::TenantId::parse("acme").expect("tenant");
+    let mut value = seed_000()["data"].clone();
+    value["id"] = Value::String(id.into());
+    let mut record =
+        callrecords::validate::call(&tenant, &value, None, stack.app.clock.now()).expect("seed 000 is valid");
+    let by = chrono::Duration::days(days_later);
+    record.summary.created_at += by;
+    record.summary.start_time = record.summary.start_time.map(|t| t + by);
+    record.summary.end_time = record.summary.end_time.map(|t| t + by);
+    let call_id = callrecords::CallId::parse(id).expect("call id");
+    let key = callrecords::recording::object_key(&tenant, &call_id, record.summary.created_at, "m4a");
+    record.recording.as_mut().expect("seed 000 has a recording").key = Some(key.clone());
+    put_object(stack, &key, b"audio").await;
+    stack
+        .app
+        .store
+        .put_call(&tenant, record.clone(), &Condition::Always, chrono::Utc::now())
+        .await
+        .expect("call stored");
+    record
 }

@@ -1,6 +1,6 @@
 //! Recording capture: a webhook delivery whose recording is a link, through the webhook function, the
 //! capture queue on the emulator, the capture worker's entry point and the recording check, against a
-//! local server standing in for the provider's storage.
+//! local server standing in for the provider's storage; and the metrics each batch and each check emit.
 
 use callrecords::webhook::{Provider, RecordingSource};
 use integration_tests::*;
@@ -178,4 +178,81 @@ async fn bytes_that_are_not_audio_or_too_large_fail_without_retry() {
         assert!(why.contains(reason), "{why}");
     }
     assert!(objects(&stack).await.is_empty());
+}
+
+/// What `work` alone made the process's metrics recorder (installed into `output`) write at its flush: metric
+/// name and value, in the order written (what was recorded before it, such as a webhook delivery's, is
+/// flushed first and dropped).
+async fn emitted(output: &Captured, work: impl std::future::Future) -> Vec<(String, f64)> {
+    callrecords::metrics::flush();
+    output.clear();
+    callrecords::metrics::flushed(work).await;
+    emf::parse(output.text().lines())
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.dimensions, ["Function"], "{m:?}");
+            (m.name, m.value)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_capture_batch_and_each_checked_upload_emit_what_they_came_to() {
+    let output = Captured::default();
+    callrecords::metrics::install("callrecords", output.clone()).expect("the process's recorder");
+    let stack = stack(&now()).await;
+    let short = wav(8_000);
+    let server = RecordingServer::start(vec![
+        ("/short.wav", Served::Bytes(short.clone())),
+        ("/gone.wav", Served::Status(404)),
+    ])
+    .await;
+    let of = |pairs: &[(&str, f64)]| pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect::<Vec<_>>();
+
+    let e = webhook_endpoint(&stack, "short", Provider::Vapi, SECRET).await;
+    let (body, _) = report_with_link(&server.url("/short.wav"));
+    assert_eq!(deliver_signed(&stack, &e, SECRET, &body).await.status, 200);
+    let queued = queued_captures(&stack).await;
+    let stored = emitted(&output, run_capture(&stack, &queued, 1)).await;
+    assert_eq!(
+        stored,
+        of(&[
+            ("CapturesFailed", 0.0),
+            ("CapturesRetried", 0.0),
+            ("CapturesStored", 1.0)
+        ])
+    );
+    let key = objects(&stack).await.into_iter().next().expect("the copied object");
+    let checked = emitted(&output, async {
+        let answer = check_recording(&stack.app, &key, short.len() as u64)
+            .await
+            .expect("check");
+        assert_eq!(answer["status"], "completed", "{answer}");
+    })
+    .await;
+    assert_eq!(checked, of(&[("RecordingsCompleted", 1.0), ("RecordingsFailed", 0.0)]));
+
+    let e = webhook_endpoint(&stack, "gone", Provider::Vapi, SECRET).await;
+    let (body, _) = report_with_link(&server.url("/gone.wav"));
+    assert_eq!(deliver_signed(&stack, &e, SECRET, &body).await.status, 200);
+    let queued = queued_captures(&stack).await;
+    let retried = emitted(&output, run_capture(&stack, &queued, 1)).await;
+    assert_eq!(
+        retried,
+        of(&[
+            ("CapturesFailed", 0.0),
+            ("CapturesRetried", 1.0),
+            ("CapturesStored", 0.0)
+        ])
+    );
+    let attempts = stack.app.config.capture.attempts;
+    let failed = emitted(&output, run_capture(&stack, &queued, attempts)).await;
+    assert_eq!(
+        failed,
+        of(&[
+            ("CapturesFailed", 1.0),
+            ("CapturesRetried", 0.0),
+            ("CapturesStored", 0.0)
+        ])
+    );
 }

@@ -28,28 +28,6 @@ fn acme() -> TenantId {
     TenantId::parse("acme").unwrap()
 }
 
-/// Stores seed 000's call under `id`, moved by `days` days, with its recording object in the bucket.
-async fn call_with_recording(stack: &Stack, id: &str, days_later: i64) -> CallRecord {
-    let mut value = seed_000()["data"].clone();
-    value["id"] = Value::String(id.into());
-    let mut record = validate::call(&acme(), &value, None, stack.app.clock.now()).unwrap();
-    let by = chrono::Duration::days(days_later);
-    record.summary.created_at += by;
-    record.summary.start_time = record.summary.start_time.map(|t| t + by);
-    record.summary.end_time = record.summary.end_time.map(|t| t + by);
-    let t = acme();
-    let key = callrecords::recording::object_key(&t, &CallId::parse(id).unwrap(), record.summary.created_at, "m4a");
-    record.recording.as_mut().unwrap().key = Some(key.clone());
-    put_object(stack, &key, b"audio").await;
-    stack
-        .app
-        .store
-        .put_call(&t, record.clone(), &Condition::Always, chrono::Utc::now())
-        .await
-        .unwrap();
-    record
-}
-
 async fn object_exists(stack: &Stack, record: &CallRecord) -> bool {
     let key = record.recording.as_ref().unwrap().key.as_ref().unwrap();
     stack
@@ -96,7 +74,7 @@ async fn scheduled_run(stack: &Stack) -> SweepReport {
 #[tokio::test]
 async fn at_retention_minus_one_second_a_recording_is_served_and_kept() {
     let stack = stack(ONE_SECOND_BEFORE).await;
-    let call = call_with_recording(&stack, "c1", 0).await;
+    let call = seed_call_with_recording(&stack, "c1", 0).await;
 
     let report = scheduled_run(&stack).await;
 
@@ -114,7 +92,7 @@ async fn at_retention_minus_one_second_a_recording_is_served_and_kept() {
 #[tokio::test]
 async fn at_retention_a_recording_is_expired_in_the_api_and_removed_by_the_job() {
     let stack = stack(RETENTION_ENDS).await;
-    let call = call_with_recording(&stack, "c1", 0).await;
+    let call = seed_call_with_recording(&stack, "c1", 0).await;
     let data = fetch(&stack, "acme", "c1").await.body["data"].clone();
     assert_eq!(
         data["recordingStatus"], "expired",
@@ -139,10 +117,10 @@ async fn at_retention_a_recording_is_expired_in_the_api_and_removed_by_the_job()
 #[tokio::test]
 async fn young_recordings_and_calls_without_one_are_never_touched() {
     let stack = stack(RETENTION_ENDS).await;
-    let due = call_with_recording(&stack, "due", 0).await;
+    let due = seed_call_with_recording(&stack, "due", 0).await;
     let mut young = Vec::new();
     for (i, days) in [1, 10, 29].into_iter().enumerate() {
-        young.push(call_with_recording(&stack, &format!("young{i}"), days).await);
+        young.push(seed_call_with_recording(&stack, &format!("young{i}"), days).await);
     }
     let mut plain = seed_000()["data"].clone();
     plain["id"] = Value::String("no_recording".into());
@@ -211,8 +189,8 @@ async fn young_recordings_and_calls_without_one_are_never_touched() {
 async fn a_dry_run_counts_and_changes_nothing() {
     let stack = stack(RETENTION_ENDS).await;
     let calls = [
-        call_with_recording(&stack, "a", 0).await,
-        call_with_recording(&stack, "b", -3).await,
+        seed_call_with_recording(&stack, "a", 0).await,
+        seed_call_with_recording(&stack, "b", -3).await,
     ];
 
     let mut ctx = Context::default();
@@ -258,7 +236,7 @@ async fn failed_deletes_leave_calls_marked_and_due_and_the_next_run_finishes_the
     let stack = stack(RETENTION_ENDS).await;
     let mut calls = Vec::new();
     for id in ["ok1", "fail1", "ok2", "fail2", "ok3"] {
-        calls.push(call_with_recording(&stack, id, -1).await);
+        calls.push(seed_call_with_recording(&stack, id, -1).await);
     }
     let s3 = stack.app.recordings.client();
     let failing_client = aws_sdk_s3::Client::from_conf(s3.config().to_builder().interceptor(FailSomeDeletes).build());
@@ -300,7 +278,7 @@ async fn two_runs_at_once_reach_the_same_final_state_without_errors() {
     let stack = stack(RETENTION_ENDS).await;
     let mut calls = Vec::new();
     for i in 0..40 {
-        calls.push(call_with_recording(&stack, &format!("c{i:02}"), -(i % 5)).await);
+        calls.push(seed_call_with_recording(&stack, &format!("c{i:02}"), -(i % 5)).await);
     }
 
     let (opts_a, opts_b) = (options(), options());
@@ -326,7 +304,7 @@ async fn two_runs_at_once_reach_the_same_final_state_without_errors() {
 async fn a_run_cut_short_leaves_the_rest_to_the_next_run() {
     let stack = stack(RETENTION_ENDS).await;
     for i in 0..30 {
-        call_with_recording(&stack, &format!("c{i:02}"), -1).await;
+        seed_call_with_recording(&stack, &format!("c{i:02}"), -1).await;
     }
 
     let past_deadline = SweepOptions::until(Instant::now());
@@ -364,10 +342,10 @@ async fn a_run_cut_short_leaves_the_rest_to_the_next_run() {
 async fn a_run_reads_only_the_due_recordings() {
     let stack = stack(RETENTION_ENDS).await;
     for i in 0..5 {
-        call_with_recording(&stack, &format!("due{i}"), -2).await;
+        seed_call_with_recording(&stack, &format!("due{i}"), -2).await;
     }
     for i in 0..40 {
-        call_with_recording(&stack, &format!("young{i}"), 5).await;
+        seed_call_with_recording(&stack, &format!("young{i}"), 5).await;
     }
 
     let before = stack.counter.snapshot();
@@ -386,7 +364,7 @@ async fn a_run_reads_only_the_due_recordings() {
 #[tokio::test]
 async fn a_recording_made_at_a_fraction_of_a_second_is_never_removed_early() {
     let stack = stack(RETENTION_ENDS).await;
-    let mut call = call_with_recording(&stack, "frac", 0).await;
+    let mut call = seed_call_with_recording(&stack, "frac", 0).await;
     call.recording.as_mut().unwrap().recorded_at = Some(at("2025-01-15T10:35:30.500Z"));
     stack
         .app
@@ -406,7 +384,7 @@ async fn a_recording_made_at_a_fraction_of_a_second_is_never_removed_early() {
 #[tokio::test]
 async fn an_invocation_already_at_its_deadline_takes_no_work() {
     let stack = stack(RETENTION_ENDS).await;
-    let call = call_with_recording(&stack, "c1", -1).await;
+    let call = seed_call_with_recording(&stack, "c1", -1).await;
     let mut ctx = Context::default();
     ctx.deadline = Utc::now().timestamp_millis() as u64;
 

@@ -290,6 +290,7 @@ async fn walk(stack: &Stack, t: &str, params: &[(String, String)], limit: u32, t
         assert_eq!(page["limit"], limit);
         if first_with_total {
             out.total = page["total"].as_u64();
+            assert_eq!(page["totalExact"], true, "{q:?}: a total within its budget is exact");
         } else {
             assert_eq!(cost.requests, 1, "{q:?}: one Query per page");
             assert!(
@@ -297,7 +298,7 @@ async fn walk(stack: &Stack, t: &str, params: &[(String, String)], limit: u32, t
                 "{q:?}: read {} items",
                 cost.items_read
             );
-            assert!(page.get("total").is_none());
+            assert!(page.get("total").is_none() && page.get("totalExact").is_none());
         }
         out.ids
             .extend(data.iter().map(|c| c["id"].as_str().unwrap().to_owned()));
@@ -750,4 +751,182 @@ async fn a_list_entry_is_the_call_without_content_or_link() {
         reply.body["pagination"],
         serde_json::json!({"limit": 15, "hasMore": false, "nextCursor": null})
     );
+}
+
+/// One page with `includeTotal=true`: the reply and what it cost.
+async fn page_with_total(stack: &Stack, q: &[(&str, &str)]) -> (Value, callrecords::store::metrics::Snapshot) {
+    let mut q = q.to_vec();
+    q.push(("includeTotal", "true"));
+    let before = stack.counter.snapshot();
+    let reply = list(stack, "acme", &q).await;
+    let cost = stack.counter.since(before);
+    assert_eq!(reply.status, 200, "{q:?}: {}", reply.body);
+    (reply.body, cost)
+}
+
+fn calls_on(body: &Value) -> u64 {
+    body["data"].as_array().expect("data is a list").len() as u64
+}
+
+/// Filters on every kind of plan: the time index alone, one index, an index and a filter it cannot apply,
+/// the time index with a filter, dates.
+fn total_filters() -> Vec<Ask> {
+    let mut asks = Vec::new();
+    asks.push(Ask::default());
+    let mut a = Ask::default();
+    a.param("status", "completed");
+    a.statuses = vec!["completed"];
+    asks.push(a);
+    let mut a = Ask::default();
+    a.param("status", "completed");
+    a.param("direction", "outbound");
+    a.statuses = vec!["completed"];
+    a.direction = Some("outbound");
+    asks.push(a);
+    let mut a = Ask::default();
+    a.param("status", "busy,failed");
+    a.statuses = vec!["busy", "failed"];
+    asks.push(a);
+    let mut a = Ask::default();
+    a.param("assistantId", "asst_sales");
+    a.param("dateFrom", "2025-01-10");
+    a.param("dateTo", "2025-02-20");
+    a.assistant = Some("asst_sales".into());
+    a.from = Some(at("2025-01-10T00:00:00Z"));
+    a.until = Some(at("2025-02-21T00:00:00Z"));
+    asks.push(a);
+    asks
+}
+
+#[tokio::test]
+async fn a_total_within_its_budget_is_exact_with_or_without_filters() {
+    let mut stack = stack(NOW).await;
+    let (calls, rows) = dataset("acme", 1200, 81);
+    load(&stack, "acme", calls).await;
+    let (other, _) = dataset("globex", 300, 82);
+    load(&stack, "globex", other).await;
+    // One item more than the tenant has: every range fits, however the slices' requests interleave, and a
+    // slice's share of the items often ends inside its range, so its count takes several requests.
+    stack.app.config.total_budget.max_items = 1201;
+    for a in total_filters() {
+        let want = a.expected(&rows, false).len() as u64;
+        assert!(want > 20, "{:?}: {want} calls, more than a page", a.params);
+        let mut q: Vec<(&str, &str)> = a.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        q.push(("limit", "5"));
+        let (body, cost) = page_with_total(&stack, &q).await;
+        assert_eq!(body["pagination"]["totalExact"], true, "{q:?}");
+        assert_eq!(body["pagination"]["total"], want, "{q:?}");
+        assert!(cost.requests > 1, "{q:?}: counted beyond the page");
+    }
+}
+
+#[tokio::test]
+async fn a_first_page_that_holds_the_whole_list_is_its_own_exact_total() {
+    let mut stack = stack(NOW).await;
+    let (calls, rows) = dataset("acme", 40, 83);
+    load(&stack, "acme", calls).await;
+    // No time to count at all: the page alone knows the whole list.
+    stack.app.config.total_budget.time = std::time::Duration::ZERO;
+    let (body, cost) = page_with_total(&stack, &[("limit", "100")]).await;
+    assert_eq!(body["pagination"]["hasMore"], false);
+    assert_eq!(body["pagination"]["total"], 40);
+    assert_eq!(body["pagination"]["totalExact"], true);
+    assert_eq!(cost.requests, 1, "the page's one Query, no count");
+    let want = Ask {
+        statuses: vec!["completed"],
+        ..Ask::default()
+    }
+    .expected(&rows, false)
+    .len() as u64;
+    let (body, cost) = page_with_total(&stack, &[("status", "completed"), ("limit", "100")]).await;
+    assert_eq!(body["pagination"]["total"], want);
+    assert_eq!(body["pagination"]["totalExact"], true);
+    assert_eq!(cost.requests, 1);
+}
+
+#[tokio::test]
+async fn a_small_read_budget_answers_a_lower_bound_and_reads_no_more_than_it() {
+    let mut stack = stack(NOW).await;
+    let (calls, rows) = dataset("acme", 1200, 84);
+    load(&stack, "acme", calls).await;
+    stack.app.config.total_budget.max_items = 300;
+
+    // No filter: every item read is a call counted, so the count is exactly the budget's 300 items.
+    let (body, cost) = page_with_total(&stack, &[("limit", "10")]).await;
+    assert_eq!(calls_on(&body), 10);
+    assert_eq!(body["pagination"]["totalExact"], false);
+    assert_eq!(body["pagination"]["total"], 300);
+    // The page's 11 items, the range's first and last (one each), and the count's 300, whatever the order
+    // its slices ran in. Requests: the page, the two ends, and one per hand-out of items to a slice. A
+    // budget below one request's 1,000 items is handed out whole each time, so again only after a slice
+    // reached the end of its range and gave back what it did not read: at most 1 + 8 hand-outs.
+    assert_eq!(cost.items_read, 11 + 2 + 300);
+    assert!(cost.requests <= 1 + 2 + 1 + 8, "{} requests", cost.requests);
+
+    // A filter on the time index: 300 items read, the matching ones among them counted; a lower bound at
+    // most the true count, at least the page's own calls.
+    let ask = Ask {
+        statuses: vec!["busy", "failed"],
+        ..Ask::default()
+    };
+    let want = ask.expected(&rows, false).len() as u64;
+    assert!(want > 100, "{want} busy or failed calls");
+    let (body, cost) = page_with_total(&stack, &[("status", "busy,failed"), ("limit", "10")]).await;
+    let total = body["pagination"]["total"].as_u64().expect("a total");
+    assert_eq!(body["pagination"]["totalExact"], false);
+    assert!(total < want, "{total} of {want}");
+    assert!(
+        total >= calls_on(&body),
+        "{total} below the page's {} calls",
+        calls_on(&body)
+    );
+    assert_eq!(cost.items_read, 20 + 2 + 300);
+    assert!(cost.requests <= 1 + 2 + 1 + 8, "{} requests", cost.requests);
+
+    // An unbounded count of the same list reads all 1,200.
+    stack.app.config.total_budget.max_items = 50_000;
+    let (body, cost) = page_with_total(&stack, &[("status", "busy,failed"), ("limit", "10")]).await;
+    assert_eq!(body["pagination"]["totalExact"], true);
+    assert_eq!(body["pagination"]["total"], want);
+    assert_eq!(cost.items_read, 20 + 2 + 1200);
+}
+
+#[tokio::test]
+async fn no_time_to_count_still_serves_the_page_with_its_own_calls_as_the_lower_bound() {
+    let mut stack = stack(NOW).await;
+    let (calls, rows) = dataset("acme", 1200, 85);
+    load(&stack, "acme", calls).await;
+    stack.app.config.total_budget.time = std::time::Duration::ZERO;
+
+    let (body, cost) = page_with_total(&stack, &[("limit", "15")]).await;
+    assert_eq!(calls_on(&body), 15);
+    assert_eq!(body["pagination"]["hasMore"], true);
+    assert_eq!(
+        (&body["pagination"]["total"], &body["pagination"]["totalExact"]),
+        (&Value::from(15), &Value::Bool(false))
+    );
+    assert_eq!(cost.requests, 1, "the page's one Query; nothing counted");
+
+    // The last page of a walk: fewer calls than the list holds, so the page is a lower bound.
+    let want = Ask::default().expected(&rows, false);
+    let cursor = {
+        let reply = list(&stack, "acme", &[("limit", "100"), ("sort", "asc")]).await;
+        let mut cursor = reply.body["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+        for _ in 0..10 {
+            let reply = list(
+                &stack,
+                "acme",
+                &[("limit", "100"), ("sort", "asc"), ("cursor", &cursor)],
+            )
+            .await;
+            cursor = reply.body["pagination"]["nextCursor"].as_str().unwrap().to_owned();
+        }
+        cursor
+    };
+    let (body, cost) = page_with_total(&stack, &[("limit", "100"), ("sort", "asc"), ("cursor", &cursor)]).await;
+    assert_eq!(body["pagination"]["hasMore"], false);
+    assert_eq!(calls_on(&body), want.len() as u64 - 1100);
+    assert_eq!(body["pagination"]["total"], calls_on(&body));
+    assert_eq!(body["pagination"]["totalExact"], false);
+    assert_eq!(cost.requests, 1);
 }

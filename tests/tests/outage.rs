@@ -45,6 +45,7 @@ async fn app_on(dynamodb: &Emulator, s3: &Emulator, now: &str) -> App {
         s3_force_path_style: true,
         cursor_keys: Some(CursorKeys::new(&generate_secret(), None).unwrap()),
         capture: Default::default(),
+        total_budget: Default::default(),
     };
     App {
         store: DynamoStore::new(ddb, &config.table_name),

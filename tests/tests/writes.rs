@@ -378,31 +378,6 @@ async fn a_rewrite_after_the_mark_never_makes_the_expired_recording_live_again()
     assert!(stack.app.recordings.head(&key).await.unwrap().is_some());
 }
 
-/// A row no version of the product wrote: wrong types, a time outside the date range the keys sort by.
-async fn put_raw(stack: &Stack, id: &str, list_sk: &str, shard: &str) {
-    let s = |v: &str| AttributeValue::S(v.into());
-    stack
-        .app
-        .store
-        .client()
-        .put_item()
-        .table_name(stack.app.store.table())
-        .item(layout::PK, s(&layout::call_pk(&acme(), &CallId::parse(id).unwrap())))
-        .item(layout::SK, s(layout::SUMMARY_SK))
-        .item("status", AttributeValue::N("5".into()))
-        .item(layout::RECORDING, s("garbage"))
-        .item(
-            layout::ListIndex::Time.pk_attr(),
-            s(&layout::ListIndex::Time.pk(&acme(), "")),
-        )
-        .item(layout::LIST_SK, s(list_sk))
-        .item(layout::GSI2_PK, s(shard))
-        .item(layout::GSI2_SK, s(&format!("2025-01-01T00:00:00Z#acme#{id}")))
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn unreadable_rows_never_break_the_tenants_pages_total_or_sweep() {
     let stack = stack(DUE).await;
@@ -415,8 +390,22 @@ async fn unreadable_rows_never_break_the_tenants_pages_total_or_sweep() {
         put(&stack, record, at(DUE)).await;
         good.push(id);
     }
-    put_raw(&stack, "broken", "2025-01-12T12:00:00.000000000Z#broken", "R#00").await;
-    put_raw(&stack, "future", "+10000-01-01T00:00:00.000000000Z#future", "R#01").await;
+    put_unreadable_row(
+        &stack,
+        "acme",
+        "broken",
+        "2025-01-12T12:00:00.000000000Z#broken",
+        "R#00",
+    )
+    .await;
+    put_unreadable_row(
+        &stack,
+        "acme",
+        "future",
+        "+10000-01-01T00:00:00.000000000Z#future",
+        "R#01",
+    )
+    .await;
 
     for sort in ["desc", "asc"] {
         let mut seen = Vec::new();

@@ -8,9 +8,13 @@
 use aws_lambda_events::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
 use callrecords::apikey::{self, Scope};
 use callrecords::http::{SCOPES_CONTEXT_KEY, TENANT_CONTEXT_KEY};
+use callrecords::metrics;
 use callrecords::store::DynamoStore;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{json, Value};
+
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub async fn handle(
     keys: &DynamoStore,
@@ -18,10 +22,12 @@ pub async fn handle(
 ) -> Result<ApiGatewayV2CustomAuthorizerSimpleResponse<Value>, Error> {
     let header = event.payload.headers.get("authorization").and_then(|v| v.to_str().ok());
     let caller = match header.and_then(apikey::bearer) {
-        // A store failure is an error, not a verdict: API Gateway then answers 500 and the caller retries.
-        Some(key) => keys.authenticate(key).await?,
-        None => None,
+        Some(key) => keys.authenticate(key).await,
+        None => Ok(None),
     };
+    metrics::authorization(FUNCTION, caller.as_ref().ok().map(Option::is_some));
+    // A store failure is an error, not a verdict: API Gateway then answers 500 and the caller retries.
+    let caller = caller?;
     let context = match &caller {
         Some(c) => json!({ TENANT_CONTEXT_KEY: c.tenant.as_str(), SCOPES_CONTEXT_KEY: Scope::join(&c.scopes) }),
         None => json!({}),

@@ -5,8 +5,11 @@ use callrecords::http::{self, RequestLog};
 use callrecords::{App, CallId};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let mut log = RequestLog::start("GET /api/v1/calls/{callId}", &req);
+    let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls/{callId}", &req);
     let result = async {
         let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
         let params = req.path_parameters();

@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Serialize;
 
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct LinkBody<'a> {
@@ -41,7 +44,7 @@ fn wants_json(req: &Request) -> Result<bool, ApiError> {
 }
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let mut log = RequestLog::start("GET /api/v1/calls/{callId}/recording", &req);
+    let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls/{callId}/recording", &req);
     let result = async {
         let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
         let json = wants_json(&req)?;

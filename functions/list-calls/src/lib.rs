@@ -7,8 +7,11 @@ use callrecords::list::ListQuery;
 use callrecords::App;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
+
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let mut log = RequestLog::start("GET /api/v1/calls", &req);
+    let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls", &req);
     let result = async {
         let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
         let params = req.query_string_parameters();

@@ -5,10 +5,14 @@
 //! job is logged and dropped: retrying it cannot help.
 
 use callrecords::capture::{CaptureJob, Captured, Fetcher};
+use callrecords::metrics::{self, Captures};
 use callrecords::App;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 #[derive(Debug, Deserialize)]
 struct SqsEvent {
@@ -34,6 +38,7 @@ struct Attributes {
 pub async fn handle(app: &App, fetcher: &Fetcher, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let batch: SqsEvent = serde_json::from_value(event.payload).map_err(|e| format!("not an SQS event: {e}"))?;
     let mut failures = Vec::new();
+    let mut counted = Captures::default();
     for message in batch.records {
         let Ok(job) = serde_json::from_str::<CaptureJob>(&message.body) else {
             tracing::error!(message = %message.message_id, "not a capture job; dropped");
@@ -45,21 +50,28 @@ pub async fn handle(app: &App, fetcher: &Fetcher, event: LambdaEvent<Value>) -> 
             .and_then(|c| c.parse::<u32>().ok())
             .unwrap_or(1);
         let outcome = match app.capture(fetcher, &job, count).await {
-            Ok(Captured::Stored { bytes, .. }) => json!({"status": "stored", "bytes": bytes}),
+            Ok(Captured::Stored { bytes, .. }) => {
+                counted.stored += 1;
+                json!({"status": "stored", "bytes": bytes})
+            }
             Ok(Captured::Skipped(why)) => json!({"status": "skipped", "reason": why}),
-            Ok(Captured::Failed(why)) => json!({"status": "failed", "reason": why}),
+            Ok(Captured::Failed(why)) => {
+                counted.failed += 1;
+                json!({"status": "failed", "reason": why})
+            }
             Err(e) => {
                 tracing::warn!(message = %message.message_id, call = %job.call_id, error = %e, "capture to be retried");
                 failures.push(json!({"itemIdentifier": message.message_id}));
+                counted.retried += 1;
                 continue;
             }
         };
         tracing::info!(
-            requestId = %event.context.request_id,
             call = %job.call_id,
             status = outcome["status"].as_str(),
             "recording capture"
         );
     }
+    metrics::captures(FUNCTION, counted);
     Ok(json!({ "batchItemFailures": failures }))
 }

@@ -1,4 +1,5 @@
 use callrecords::capture::Fetcher;
+use callrecords::metrics::flushed;
 use callrecords::App;
 use lambda_runtime::{run, service_fn, Error};
 
@@ -7,5 +8,8 @@ async fn main() -> Result<(), Error> {
     callrecords::telemetry::init();
     let app = App::from_env().await?;
     let fetcher = Fetcher::new(&app.config.capture)?;
-    run(service_fn(|event| recording_capture::handle(&app, &fetcher, event))).await
+    run(service_fn(|event| {
+        flushed(recording_capture::handle(&app, &fetcher, event))
+    }))
+    .await
 }

@@ -7,12 +7,16 @@
 //! A failure that may pass (S3 or DynamoDB unavailable) is returned as an error, so that Lambda's
 //! asynchronous retries run the check again; the check is idempotent.
 
+use callrecords::metrics;
 use callrecords::write::Checked;
 use callrecords::App;
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 /// The parts of the event the check reads.
 #[derive(Debug, Deserialize)]
@@ -49,13 +53,13 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Value, Error
     let checked = app
         .check_recording(&key, created.detail.object.size, created.time)
         .await?;
+    metrics::recording_checked(FUNCTION, &checked);
     let answer = match &checked {
         Checked::Completed { duration } => json!({"status": "completed", "duration": duration}),
         Checked::Failed { reason } => json!({"status": "failed", "reason": reason}),
         Checked::Deleted => json!({"status": "deleted"}),
     };
     tracing::info!(
-        requestId = %event.context.request_id,
         status = answer["status"].as_str(),
         bytes = created.detail.object.size,
         "recording checked"

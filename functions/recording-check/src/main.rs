@@ -1,3 +1,4 @@
+use callrecords::metrics::flushed;
 use callrecords::App;
 use lambda_runtime::{run, service_fn, Error};
 
@@ -5,5 +6,5 @@ use lambda_runtime::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     callrecords::telemetry::init();
     let app = App::from_env().await?;
-    run(service_fn(|event| recording_check::handle(&app, event))).await
+    run(service_fn(|event| flushed(recording_check::handle(&app, event)))).await
 }

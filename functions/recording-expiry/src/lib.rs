@@ -1,13 +1,18 @@
 //! The scheduled recording-expiry job (lambda_runtime). Takes EventBridge's scheduled event, or a manual
-//! invoke `{"dryRun": true, "limit": 100}` (both optional), runs one sweep, logs one summary line and
-//! returns the report. See `callrecords::expiry` for what a sweep guarantees.
+//! invoke `{"dryRun": true, "limit": 100}` (both optional), runs one sweep, logs one summary line, records
+//! its metrics (`callrecords::metrics::sweep`) and returns the report. See `callrecords::expiry` for what a
+//! sweep guarantees.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use callrecords::expiry::{self, SweepOptions, SweepReport, DEADLINE_MARGIN};
+use callrecords::metrics;
 use callrecords::App;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
+
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 /// What a manual invoke may ask for. A scheduled event has neither field (its `detail` is `{}`).
 #[derive(Debug, Default)]
@@ -60,7 +65,7 @@ fn stop_at(deadline_ms: u64) -> Instant {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport, Error> {
-    let req = request(&event.payload)?;
+    let req = request(&event.payload).inspect_err(|_| metrics::sweep(FUNCTION, None))?;
     let options = SweepOptions {
         dry_run: req.dry_run,
         limit: req.limit,
@@ -88,8 +93,10 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<SweepReport,
         complete = report.complete,
         "recording-expiry summary"
     );
-    // A run that could read nothing made no progress: fail it, so the schedule's retry policy (and, in the
-    // end, the dead-letter queue) see it. Failures of single recordings are left to the next hourly run.
+    metrics::sweep(FUNCTION, Some(&report));
+    // A run that could read nothing made no progress: fail it. Lambda retries it twice (the schedule invokes
+    // asynchronously) and then sends the event with this error to the function's on-failure destination
+    // (RecordingExpiryFailureQueue, alarmed). Failures of single recordings are left to the next hourly run.
     if report.query_errors > 0 && report.found == 0 {
         return Err(format!(
             "recording-expiry could not read the index ({} pages failed)",

@@ -5,10 +5,13 @@ use callrecords::http::{self, RequestLog};
 use callrecords::App;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
+
 pub const ROUTE: &str = "POST /api/v1/webhooks/{provider}/{endpointId}";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let log = RequestLog::start(ROUTE, &req);
+    let log = RequestLog::start(FUNCTION, ROUTE, &req);
     let params = req.path_parameters();
     let provider = params.first("provider").unwrap_or_default();
     let endpoint = params.first("endpointId").unwrap_or_default();

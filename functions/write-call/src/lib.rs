@@ -10,6 +10,9 @@ use callrecords::{phone, validate, ApiError, App, CallId};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// This function's name in its metrics (`Function`): its crate name.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
+
 /// The route a request is for, by method and path shape (the template routes only these here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -80,7 +83,7 @@ fn erase_number(req: &Request) -> Result<String, ApiError> {
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let route = Route::of(&req);
-    let mut log = RequestLog::start(route.map_or("write", Route::key), &req);
+    let mut log = RequestLog::start(FUNCTION, route.map_or("write", Route::key), &req);
     let result = async {
         let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsWrite).await?;
         let Some(route) = route else {

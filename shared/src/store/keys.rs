@@ -1,12 +1,11 @@
 //! API keys: one item each, found from the key itself; `gsi1` lists a tenant's keys.
 
-use aws_sdk_dynamodb::error::SdkError;
 use chrono::{DateTime, Utc};
 
 use super::batch::{all_pages, key};
 use super::codec::{s, Item};
 use super::layout::{self, KeyItem};
-use super::{classify, DynamoStore};
+use super::{classify, condition_held, DynamoStore};
 use crate::apikey::{self, ApiKeyRecord, Caller};
 use crate::error::StoreError;
 use crate::ids::TenantId;
@@ -21,16 +20,7 @@ impl DynamoStore {
         let tenant = TenantId::parse(&record.tenant_id).map_err(|e| StoreError::Failed(e.to_string()))?;
         let item: Item = serde_dynamo::to_item(KeyItem::new(&tenant, record.clone()))
             .map_err(|e| StoreError::Failed(format!("encode key: {e}")))?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", layout::PK)
-            .send()
-            .await
-            .map_err(|e| classify("PutItem", e))?;
-        Ok(())
+        self.put_new(item).await
     }
 
     /// A key's record, read consistently so that a revocation takes effect at once.
@@ -72,11 +62,7 @@ impl DynamoStore {
             .expression_attribute_values(":now", s(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(classify("UpdateItem", e)),
-        }
+        condition_held("UpdateItem", result)
     }
 
     /// A tenant's keys, newest first.

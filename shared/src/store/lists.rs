@@ -1,20 +1,23 @@
 //! List pages and counts: one Query per page on the index a [`Plan`] names (see [`crate::list`] for the
-//! planner and the paging rules). A row that cannot be read (written by hand or by an older version) is
+//! planner and the paging rules), and counts within a budget (see [`crate::total`]). A row that cannot be read (written by hand or by an older version) is
 //! skipped and logged: it never fails the page or the total for the other calls.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
-use super::batch::each_page;
 use super::codec::{self, s, Item};
 use super::{classify, layout, DynamoStore};
+use crate::config::TotalBudget;
 use crate::error::StoreError;
 use crate::ids::TenantId;
 use crate::list::{self, Plan};
 use crate::model::{CallSummary, StoredRecording};
+use crate::total::{Budget, Total};
 
-/// Items counted per request by [`DynamoStore::count`].
-const COUNT_PAGE: i32 = 1000;
+/// Most items one count request reads ([`DynamoStore::count`]).
+const COUNT_PAGE: u64 = 1000;
 
 /// Time slices [`DynamoStore::count`] counts at once.
 pub const COUNT_SLICES: u32 = 8;
@@ -24,6 +27,40 @@ fn list_position(item: &Item) -> Option<String> {
         Some(AttributeValue::S(position)) => Some(position.clone()),
         _ => None,
     }
+}
+
+/// The plan's range cut into [`COUNT_SLICES`] ranges of equal time between the list keys of its first and
+/// last item. Each range starts where the one before ends, so together they cover the plan's range and no
+/// key is in two.
+fn slices(plan: &Plan, first: &str, last: &str) -> Vec<Plan> {
+    let mut bounds = vec![plan.lower.clone()];
+    match (layout::parse_list_sk(first), layout::parse_list_sk(last)) {
+        (Some((t0, _)), Some((t1, _))) => {
+            let span = (t1 - t0).num_nanoseconds().unwrap_or(i64::MAX);
+            let slices = if span < i64::from(COUNT_SLICES) {
+                1
+            } else {
+                COUNT_SLICES
+            };
+            for k in 1..slices {
+                let offset = chrono::Duration::nanoseconds(span / i64::from(slices) * i64::from(k));
+                if let Some(at) = t0.checked_add_signed(offset) {
+                    bounds.push(Some(layout::list_time(at)));
+                }
+            }
+        }
+        // An edge row whose time does not parse (written by hand): one chain counts the whole range.
+        _ => tracing::warn!(first = %first, last = %last, "count: an edge of the range is not a list key"),
+    }
+    bounds.push(plan.upper.clone());
+    bounds
+        .windows(2)
+        .map(|w| Plan {
+            lower: w[0].clone(),
+            upper: w[1].clone(),
+            ..plan.clone()
+        })
+        .collect()
 }
 
 impl DynamoStore {
@@ -57,14 +94,19 @@ impl DynamoStore {
             .await
             .map_err(|e| classify("Query", e))?;
         let mut items = Vec::new();
+        let mut unreadable = 0;
         for item in out.items.unwrap_or_default() {
             let Some(position) = list_position(&item) else {
                 tracing::warn!("list item without {}: skipped", layout::LIST_SK);
+                unreadable += 1;
                 continue;
             };
             match codec::summary_of(item) {
                 Ok(row) => items.push((position, (row.summary, row.recording))),
-                Err(e) => tracing::warn!(error = %e, "unreadable list row skipped"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable list row skipped");
+                    unreadable += 1;
+                }
             }
         }
         let last_read = match out.last_evaluated_key {
@@ -73,51 +115,51 @@ impl DynamoStore {
             ),
             _ => None,
         };
-        Ok(list::Read { items, last_read })
+        Ok(list::Read {
+            items,
+            unreadable,
+            last_read,
+        })
     }
 
-    /// How many calls match a plan over all pages: a count of index entries (a row that cannot be read is
-    /// counted, and never fails the count). Reads every matching index item (asked for, never by default),
-    /// so it is spread: the first and last item of the range are found (two one-item Queries), the time
+    /// How many calls match a plan over all pages, within `limits`: a count of index entries (a row that
+    /// cannot be read is counted, and never fails the count). It reads every matching index item, so it is
+    /// spread: the first and last item of the range are found (two one-item Queries at once), the time
     /// between them is cut into [`COUNT_SLICES`] slices, and each slice is counted by its own chain of
-    /// count-only Queries, all slices at once. A tenant's 100,000 calls are about 120 requests, in about a
-    /// sixth of the time one chain would take.
-    pub async fn count(&self, plan: &Plan) -> Result<u64, StoreError> {
-        let (Some(first), Some(last)) = (self.edge(plan, true).await?, self.edge(plan, false).await?) else {
-            return Ok(0);
-        };
-        let mut bounds = vec![plan.lower.clone()];
-        match (layout::parse_list_sk(&first), layout::parse_list_sk(&last)) {
-            (Some((t0, _)), Some((t1, _))) => {
-                let span = (t1 - t0).num_nanoseconds().unwrap_or(i64::MAX);
-                let slices = if span < i64::from(COUNT_SLICES) {
-                    1
-                } else {
-                    COUNT_SLICES
-                };
-                for k in 1..slices {
-                    let offset = chrono::Duration::nanoseconds(span / i64::from(slices) * i64::from(k));
-                    if let Some(at) = t0.checked_add_signed(offset) {
-                        bounds.push(Some(layout::list_time(at)));
-                    }
-                }
-            }
-            // An edge row whose time does not parse (written by hand): one chain counts the whole range.
-            _ => tracing::warn!(first = %first, last = %last, "count: an edge of the range is not a list key"),
+    /// count-only Queries, all slices at once, sharing one [`Budget`]. When the budget's time is up the
+    /// requests in flight are dropped; when its items are spent no slice sends another. Either way the
+    /// answer is what was counted, marked not exact.
+    pub async fn count(&self, plan: &Plan, limits: TotalBudget) -> Result<Total, StoreError> {
+        let budget = Budget::start(limits);
+        let counted = AtomicU64::new(0);
+        if budget.exhausted() {
+            return Ok(Total { count: 0, exact: false });
         }
-        bounds.push(plan.upper.clone());
-        let ranges = bounds.windows(2).map(|w| Plan {
-            lower: w[0].clone(),
-            upper: w[1].clone(),
-            ..plan.clone()
-        });
-        let counts = futures::future::try_join_all(
-            ranges
-                .into_iter()
-                .map(|range| async move { self.count_range(&range).await }),
-        )
-        .await?;
-        Ok(counts.into_iter().sum())
+        let counting = async {
+            let (first, last) = futures::future::try_join(self.edge(plan, true), self.edge(plan, false)).await?;
+            let (Some(first), Some(last)) = (first, last) else {
+                return Ok(true);
+            };
+            let complete = futures::future::try_join_all(
+                slices(plan, &first, &last)
+                    .iter()
+                    .map(|range| self.count_range(range, &budget, &counted)),
+            )
+            .await?;
+            Ok::<bool, StoreError>(complete.into_iter().all(|done| done))
+        };
+        let exact = match tokio::time::timeout_at(budget.deadline(), counting).await {
+            Ok(done) => done?,
+            Err(_) => false,
+        };
+        let total = Total {
+            count: counted.load(Ordering::SeqCst),
+            exact,
+        };
+        if !exact {
+            tracing::info!(counted = total.count, "includeTotal: the count's budget ran out");
+        }
+        Ok(total)
     }
 
     /// The list key of the first (or last) item in the plan's key range, filters aside.
@@ -138,15 +180,32 @@ impl DynamoStore {
         Ok(out.items.unwrap_or_default().first().and_then(list_position))
     }
 
-    /// Count-only Queries over one key range, following pages.
-    async fn count_range(&self, plan: &Plan) -> Result<u64, StoreError> {
-        // At most COUNT_PAGE items per request: on DynamoDB about what its 1 MB page holds anyway (summaries
-        // are 1-2 KB), and it keeps each request short. DynamoDB Local, left unbounded, builds a whole
-        // partition's count in memory and fails with an internal error at 100,000 calls.
-        let query = self.list_query(plan).select(Select::Count).limit(COUNT_PAGE);
-        let mut total = 0u64;
-        each_page(query, |out| total += u64::try_from(out.count).unwrap_or(0)).await?;
-        Ok(total)
+    /// Count-only Queries over one key range, following pages while the budget grants items; adds each
+    /// page's count to `counted` as it comes. `true` when the range was counted to its end.
+    async fn count_range(&self, plan: &Plan, budget: &Budget, counted: &AtomicU64) -> Result<bool, StoreError> {
+        let mut start = None;
+        loop {
+            // At most COUNT_PAGE items per request: on DynamoDB about what its 1 MB page holds anyway
+            // (summaries are 1-2 KB), and it keeps each request short. DynamoDB Local, left unbounded,
+            // builds a whole partition's count in memory and fails with an internal error at 100,000 calls.
+            let Some(granted) = budget.take(COUNT_PAGE).await else {
+                return Ok(false);
+            };
+            let out = self
+                .list_query(plan)
+                .select(Select::Count)
+                .limit(i32::try_from(granted).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("Query", e))?;
+            budget.settle(granted, u64::try_from(out.scanned_count).unwrap_or(0));
+            counted.fetch_add(u64::try_from(out.count).unwrap_or(0), Ordering::SeqCst);
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(true),
+            }
+        }
     }
 
     /// The Query a plan describes: its index and partition, the date range on the list sort key, the

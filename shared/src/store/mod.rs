@@ -58,6 +58,21 @@ impl DynamoStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// Puts an item whose key must be unused (keys and endpoints have fresh ids): an existing item is never
+    /// overwritten.
+    pub(crate) async fn put_new(&self, item: codec::Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", layout::PK)
+            .send()
+            .await
+            .map_err(|e| classify("PutItem", e))?;
+        Ok(())
+    }
 }
 
 /// Maps an SDK error to what a caller can do about it: throttling, timeouts and connection failures are
@@ -87,5 +102,19 @@ where
         StoreError::Unavailable(text)
     } else {
         StoreError::Failed(text)
+    }
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not hold, any
+/// other failure classified as [`classify`] does.
+pub(crate) fn condition_held<T, E, R>(op: &str, result: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if e.err().code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(classify(op, e)),
     }
 }

@@ -2,14 +2,13 @@
 //! calls whose replaced content may still be stored (the clean-up index, `gsi3`), page by page, and the
 //! conditional marks that make each step safe to repeat and to race with writers.
 
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 use super::batch::key;
 use super::codec::{s, Item};
-use super::{classify, layout, DynamoStore};
+use super::{classify, condition_held, layout, DynamoStore};
 use crate::error::StoreError;
 use crate::model::{RecordingStatus, StoredRecording};
 
@@ -136,7 +135,7 @@ impl DynamoStore {
             .expression_attribute_values(":sk", s(&due.index_sk))
             .send()
             .await;
-        conditional(result)
+        condition_held("UpdateItem", result)
     }
 
     /// The last step: the recording's object is gone, so the call leaves the live-recordings index (if it
@@ -154,7 +153,7 @@ impl DynamoStore {
             .expression_attribute_values(":sk", s(&due.index_sk))
             .send()
             .await;
-        conditional(result)
+        condition_held("UpdateItem", result)
     }
 
     /// One page of the calls in clean-up shard `shard` that entered the index before `before`, oldest
@@ -219,18 +218,5 @@ impl DynamoStore {
     /// [`super::calls`]). Returns the parts deleted.
     pub async fn remove_stale_content(&self, stale: &StaleContent) -> Result<u64, StoreError> {
         self.clean_up(&stale.pk, &stale.marker).await
-    }
-}
-
-fn conditional<T, R>(
-    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
-) -> Result<bool, StoreError>
-where
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(true),
-        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-        Err(e) => Err(classify("UpdateItem", e)),
     }
 }

@@ -1,11 +1,9 @@
 //! Webhook endpoints: one item each, found from the id in the URL; `gsi1` lists a tenant's endpoints.
 
-use aws_sdk_dynamodb::error::SdkError;
-
 use super::batch::{all_pages, key};
 use super::codec::Item;
 use super::layout::{self, EndpointItem};
-use super::{classify, DynamoStore};
+use super::{classify, condition_held, DynamoStore};
 use crate::error::StoreError;
 use crate::ids::TenantId;
 use crate::webhook::endpoint::WebhookEndpoint;
@@ -25,16 +23,7 @@ fn encode(endpoint: &WebhookEndpoint) -> Result<Item, StoreError> {
 impl DynamoStore {
     /// Stores a new endpoint (its id is fresh; an existing one is never overwritten).
     pub async fn put_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(encode(endpoint)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", layout::PK)
-            .send()
-            .await
-            .map_err(|e| classify("PutItem", e))?;
-        Ok(())
+        self.put_new(encode(endpoint)?).await
     }
 
     /// Replaces an endpoint's secrets (a rotation); `false` when it was deleted meanwhile.
@@ -48,11 +37,7 @@ impl DynamoStore {
             .expression_attribute_names("#pk", layout::PK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(classify("PutItem", e)),
-        }
+        condition_held("PutItem", result)
     }
 
     /// An endpoint, read consistently so that a rotation or a deletion takes effect at once.
@@ -80,11 +65,7 @@ impl DynamoStore {
             .expression_attribute_names("#pk", layout::PK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(false),
-            Err(e) => Err(classify("DeleteItem", e)),
-        }
+        condition_held("DeleteItem", result)
     }
 
     /// A tenant's endpoints, newest first.
