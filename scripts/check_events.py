@@ -1,6 +1,13 @@
 #!/usr/bin/env python3
-"""Sends every file in events/ through the real Lambda runtime (`cargo lambda invoke` against a running
-`cargo lambda watch`) and checks each response. Prints one line per check and 'N passed, N failed'."""
+"""Sends every file in events/ to its function with `sam local invoke` (the function's container, from the
+sam build of scripts/sam_local.py's template) and checks each answer; the HTTP checks go through
+`sam local start-api` (template.yaml's HTTP API with its authorizer). Prints one line per check, then
+'sam local invoke: N of N events' (an event counts when it was invoked and every check of its answers
+passed) and 'events: N passed, N failed'.
+
+  check_events.py --template BUILT.yaml --env-vars ENV.json --api http://127.0.0.1:PORT \
+                  --s3 http://GATEWAY:PORT --key-file KEY
+"""
 import argparse
 import datetime
 import io
@@ -10,21 +17,46 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 import wave
 
+from samcli.yamlhelper import yaml_parse
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def invoke(function, event, port):
-    out = subprocess.run(
-        ["cargo", "lambda", "invoke", function, "--data-file", str(event), "-A", "127.0.0.1", "-P", str(port)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    if out.returncode != 0:
-        raise AssertionError(f"invoke failed: {out.stderr.strip()[-500:]}")
-    return json.loads(out.stdout)
+class Sam:
+    """`sam local invoke` of the built template's functions, by the binary names of their BuildProperties."""
+
+    def __init__(self, template, env_vars):
+        self.template, self.env_vars = template, env_vars
+        # Logical ids as template.yaml names them (the built template keeps them, not always the Metadata).
+        resources = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]
+        self.logical = {r["Metadata"]["BuildProperties"]["Binary"]: name for name, r in resources.items()
+                        if r["Type"] == "AWS::Serverless::Function"}
+        self.invoked = []  # (events/ file, seconds) of this check
+
+    def invoke(self, function, event, source):
+        started = time.monotonic()
+        out = subprocess.run(
+            ["sam", "local", "invoke", self.logical[function], "--event", str(event), "--template", self.template,
+             "--env-vars", self.env_vars, "--skip-pull-image"],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )
+        self.invoked.append((source, time.monotonic() - started))
+        # sam exits 0 when the function failed or timed out: the answer is the last line it printed on stdout.
+        lines = [line for line in out.stdout.splitlines() if line.strip()]
+        if out.returncode != 0 or not lines:
+            raise AssertionError(f"sam local invoke {function} exited {out.returncode}: {out.stderr.strip()[-800:]}")
+        try:
+            answer = json.loads(lines[-1])
+        except ValueError:
+            raise AssertionError(f"sam local invoke {function}: no JSON answer: {out.stdout[-500:]} {out.stderr[-500:]}")
+        if isinstance(answer, dict) and "errorType" in answer and "statusCode" not in answer:
+            raise AssertionError(f"{function} failed: {answer}; {out.stderr.strip()[-800:]}")
+        return answer
 
 
 def http_body(resp):
@@ -56,33 +88,47 @@ def wav_1s():
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--template", required=True, help="the built template (sam build's output)")
+    ap.add_argument("--env-vars", required=True)
+    ap.add_argument("--api", required=True, help="sam local start-api's base URL")
+    ap.add_argument("--s3", required=True, help="the S3 endpoint the functions sign links for")
     ap.add_argument("--key-file", required=True)
     args = ap.parse_args()
     key = pathlib.Path(args.key_file).read_text().strip()
     events = ROOT / "events"
+    sam = Sam(args.template, args.env_vars)
     results = []
+    # events/ file -> [answers checked, answers that failed their check]
+    per_event = {p.name: [0, 0] for p in sorted(events.glob("*.json"))}
+
+    def invoke(function, event, source=None):
+        return sam.invoke(function, event, source or pathlib.Path(event).name)
 
     def check(name, fn):
+        sam.invoked = []
         try:
             fn()
-            results.append(True)
-            print(f"PASS {name}")
+            ok = True
+            print(f"PASS {name}" + "".join(f" [{src} {sec:.1f} s]" for src, sec in sam.invoked))
         except Exception as e:  # noqa: BLE001 - report every failure, keep going
-            results.append(False)
+            ok = False
             print(f"FAIL {name}: {e}")
+        results.append(ok)
+        for src, _ in sam.invoked:
+            per_event.setdefault(src, [0, 0])[0] += 1
+            per_event[src][1] += 0 if ok else 1
 
     def get_call_ok():
-        r = invoke("get-call", events / "get-call.json", args.port)
+        r = invoke("get-call", events / "get-call.json")
         assert r["statusCode"] == 200, r
         b = http_body(r)
         assert b["success"] is True and b["data"]["id"] == "call_123", b
         assert b["data"]["messagesCount"] == 6 and len(b["data"]["messages"]) == 6
-        assert b["data"]["recordingUrl"].startswith("http://127.0.0.1:"), b["data"]["recordingUrl"]
+        assert b["data"]["recordingUrl"].startswith(args.s3 + "/"), b["data"]["recordingUrl"]
 
     def error_case(file, status, code, field=None):
         def run():
-            r = invoke("get-call", events / file, args.port)
+            r = invoke("get-call", events / file)
             assert r["statusCode"] == status, r
             b = http_body(r)
             assert b["success"] is False and b["error"]["code"] == code, b
@@ -92,7 +138,7 @@ def main():
         return run
 
     def authorizer_unknown_key():
-        r = invoke("authorizer", events / "authorizer.json", args.port)
+        r = invoke("authorizer", events / "authorizer.json")
         assert r["isAuthorized"] is True and "tenantId" not in r.get("context", {}), r
 
     def authorizer_demo_key():
@@ -101,18 +147,18 @@ def main():
         ev["identitySource"] = [f"Bearer {key}"]
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(ev, f)
-        r = invoke("authorizer", f.name, args.port)
+        r = invoke("authorizer", f.name, "authorizer.json")
         assert r["context"]["tenantId"] == "acme", r
 
     def router_with_key():
-        url = f"http://127.0.0.1:{args.port}/api/v1/calls/call_123"
+        url = f"{args.api}/api/v1/calls/call_123"
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(req, timeout=120) as resp:
             body = json.load(resp)
             assert resp.status == 200 and body["data"]["id"] == "call_123", body
 
     def router_without_key():
-        url = f"http://127.0.0.1:{args.port}/api/v1/calls/call_123"
+        url = f"{args.api}/api/v1/calls/call_123"
         try:
             urllib.request.urlopen(url, timeout=120)
             raise AssertionError("expected 401")
@@ -120,14 +166,14 @@ def main():
             assert e.code == 401 and json.load(e)["error"]["code"] == "UNAUTHORIZED"
 
     def get_recording_ok():
-        r = invoke("get-recording", events / "get-recording.json", args.port)
+        r = invoke("get-recording", events / "get-recording.json")
         assert r["statusCode"] == 200, r
         b = http_body(r)
-        assert b["data"]["url"].startswith("http://127.0.0.1:") and b["data"]["expiresAt"], b
+        assert b["data"]["url"].startswith(args.s3 + "/") and b["data"]["expiresAt"], b
 
     def expiry(file, **want):
         def run():
-            r = invoke("recording-expiry", events / file, args.port)
+            r = invoke("recording-expiry", events / file)
             for k, v in want.items():
                 if callable(v):
                     assert v(r[k]), f"{k}={r[k]} in {r}"
@@ -136,7 +182,7 @@ def main():
         return run
 
     def router_recording_redirect():
-        url = f"http://127.0.0.1:{args.port}/api/v1/calls/call_123/recording"
+        url = f"{args.api}/api/v1/calls/call_123/recording"
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
 
         class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -147,7 +193,7 @@ def main():
             urllib.request.build_opener(NoRedirect).open(req, timeout=120)
             raise AssertionError("expected a redirect")
         except urllib.error.HTTPError as e:
-            assert e.code == 302 and e.headers["Location"].startswith("http://127.0.0.1:"), (e.code, dict(e.headers))
+            assert e.code == 302 and e.headers["Location"].startswith(args.s3 + "/"), (e.code, dict(e.headers))
 
     def list_page(file, drop=(), **replace):
         """Invokes list-calls with events/FILE, its query changed: `drop` names removed, `replace` set."""
@@ -158,7 +204,7 @@ def main():
         ev["rawQueryString"] = urllib.parse.urlencode(query)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(ev, f)
-        r = invoke("list-calls", f.name, args.port)
+        r = invoke("list-calls", f.name, file)
         return r["statusCode"], http_body(r)
 
     def list_calls_ok():
@@ -200,7 +246,7 @@ def main():
         return run
 
     def router_list():
-        url = f"http://127.0.0.1:{args.port}/api/v1/calls?limit=10&phoneNumber=%2B14155550123&status=completed,failed"
+        url = f"{args.api}/api/v1/calls?limit=10&phoneNumber=%2B14155550123&status=completed,failed"
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(req, timeout=120) as resp:
             body = json.load(resp)
@@ -236,7 +282,7 @@ def main():
         return f.name
 
     def write_invoke(file):
-        r = invoke("write-call", moved(file), args.port)
+        r = invoke("write-call", moved(file), file)
         assert isinstance(r.get("statusCode"), int), r
         return r
 
@@ -278,7 +324,7 @@ def main():
         r = write_invoke("upload-recording.json")
         assert r["statusCode"] == 201, r
         d = http_body(r)["data"]
-        assert d["uploadUrl"].startswith("http://127.0.0.1:") and d["method"] == "PUT" and d["expiresAt"], d
+        assert d["uploadUrl"].startswith(args.s3 + "/") and d["method"] == "PUT" and d["expiresAt"], d
         assert isinstance(d["headers"], dict), d
         req = urllib.request.Request(d["uploadUrl"], data=wav_1s(), headers=d["headers"], method="PUT")
         try:
@@ -288,7 +334,7 @@ def main():
             raise AssertionError(f"upload: {e.code} {e.read()[:500]!r}") from None
 
     def recording_check():
-        r = invoke("recording-check", moved("recording-check.json"), args.port)
+        r = invoke("recording-check", moved("recording-check.json"), "recording-check.json")
         assert r.get("status") == "completed" and r.get("duration") == 1, r
 
     def get_put_call():
@@ -297,7 +343,7 @@ def main():
         ev["rawPath"] = ev["requestContext"]["http"]["path"] = "/api/v1/calls/call_put_1"
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(ev, f)
-        r = invoke("get-call", f.name, args.port)
+        r = invoke("get-call", f.name, "get-call.json")
         assert r["statusCode"] == 200, r
         d = http_body(r)["data"]
         assert d["id"] == "call_put_1" and d["status"] == "completed", d
@@ -323,7 +369,7 @@ def main():
 
     def webhook(file, status, outcome=None):
         def run():
-            r = invoke("webhook", events / file, args.port)
+            r = invoke("webhook", events / file)
             assert r["statusCode"] == status, r
             b = http_body(r)
             if outcome:
@@ -377,13 +423,19 @@ def main():
     check("events/webhook-vapi.json again -> 200, unchanged", webhook("webhook-vapi.json", 200, "unchanged"))
     check("events/webhook-bad-signature.json -> 401 UNAUTHORIZED", webhook("webhook-bad-signature.json", 401))
     def capture_nothing():
-        r = invoke("recording-capture", events / "recording-capture.json", args.port)
+        r = invoke("recording-capture", events / "recording-capture.json")
         assert r == {"batchItemFailures": []}, r
 
     check("events/recording-capture.json (a job for no call) -> nothing to retry", capture_nothing)
     passed = sum(results)
+    good = [name for name, (checked, failed) in per_event.items() if checked and not failed]
+    for name, (checked, failed) in per_event.items():
+        if not checked:
+            print(f"FAIL events/{name}: never invoked")
+    print(f"sam local invoke: {len(good)} of {len(per_event)} events "
+          f"({sum(c for c, _ in per_event.values())} invocations, every answer checked)")
     print(f"events: {passed} passed, {len(results) - passed} failed")
-    return 0 if passed == len(results) else 1
+    return 0 if passed == len(results) and len(good) == len(per_event) else 1
 
 
 if __name__ == "__main__":

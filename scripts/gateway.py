@@ -11,16 +11,8 @@ function's response is sent back as it is; a 204 (or 304) goes out without a bod
 Both invocations go through the Lambda invoke API of `cargo lambda watch`, the same path `cargo lambda
 invoke` takes. Unlike the watch command's own router, the authorizer really runs.
 
-Routes (template.yaml's route keys -> function):
-  GET    /api/v1/calls                      list-calls
-  DELETE /api/v1/calls  (?phoneNumber=...)  write-call (erasure)
-  GET    /api/v1/calls/{callId}             get-call
-  PUT    /api/v1/calls/{callId}             write-call
-  PATCH  /api/v1/calls/{callId}             write-call
-  DELETE /api/v1/calls/{callId}             write-call
-  GET    /api/v1/calls/{callId}/recording   get-recording
-  POST   /api/v1/calls/{callId}/recording   write-call (upload link)
-  POST   /api/v1/webhooks/{provider}/{endpointId}   webhook (no authorizer: the provider's signature)
+Routes, the authorizer and which routes skip it (`Auth: {Authorizer: NONE}`) are read from template.yaml at
+start: the template is the one place they are declared.
 
 Usage: gateway.py --port PORT --lambda-port WATCH_PORT [--lifetime SECONDS]. Listens on 127.0.0.1 only.
 """
@@ -28,6 +20,7 @@ import argparse
 import base64
 import datetime
 import json
+import pathlib
 import re
 import threading
 import urllib.error
@@ -36,25 +29,60 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-# (method, path pattern, route key, function, path parameter names), in template.yaml's terms. The first
-# entry whose method and path both match is the route.
-CALLS = re.compile(r"^/api/v1/calls$")
-CALL = re.compile(r"^/api/v1/calls/([^/]+)$")
-RECORDING = re.compile(r"^/api/v1/calls/([^/]+)/recording$")
-WEBHOOK = re.compile(r"^/api/v1/webhooks/([^/]+)/([^/]+)$")
-ROUTES = [
-    ("GET", CALLS, "GET /api/v1/calls", "list-calls", []),
-    ("DELETE", CALLS, "DELETE /api/v1/calls", "write-call", []),
-    ("GET", CALL, "GET /api/v1/calls/{callId}", "get-call", ["callId"]),
-    ("PUT", CALL, "PUT /api/v1/calls/{callId}", "write-call", ["callId"]),
-    ("PATCH", CALL, "PATCH /api/v1/calls/{callId}", "write-call", ["callId"]),
-    ("DELETE", CALL, "DELETE /api/v1/calls/{callId}", "write-call", ["callId"]),
-    ("GET", RECORDING, "GET /api/v1/calls/{callId}/recording", "get-recording", ["callId"]),
-    ("POST", RECORDING, "POST /api/v1/calls/{callId}/recording", "write-call", ["callId"]),
-    ("POST", WEBHOOK, "POST /api/v1/webhooks/{provider}/{endpointId}", "webhook", ["provider", "endpointId"]),
-]
-# Routes the template declares with `Authorizer: NONE`: the function authenticates the request itself.
-OPEN = {"POST /api/v1/webhooks/{provider}/{endpointId}"}
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class TemplateLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub, ...), each read as its long form."""
+
+
+def _intrinsic(loader, suffix, node):
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_routes(template_path):
+    """(method, path pattern, route key, function binary, path parameter names) for every HttpApi event of
+    the template, the authorizer's binary, and the route keys outside the authorizer."""
+    template = yaml.load(pathlib.Path(template_path).read_text(), Loader=TemplateLoader)
+    resources = template["Resources"]
+
+    def binary(logical_id):
+        return resources[logical_id]["Metadata"]["BuildProperties"]["Binary"]
+
+    authorizer = None
+    routes, open_routes = [], set()
+    for logical_id, resource in resources.items():
+        props = resource.get("Properties") or {}
+        if resource["Type"] == "AWS::Serverless::HttpApi":
+            auth = props["Auth"]
+            arn = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]
+            authorizer = binary(arn["Fn::GetAtt"][0])
+        for event in (props.get("Events") or {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            method, path = event["Properties"]["Method"].upper(), event["Properties"]["Path"]
+            names = re.findall(r"{([^}/]+)}", path)
+            pattern = re.compile("^" + re.sub(r"{[^}/]+}", "([^/]+)", path) + "$")
+            key = f"{method} {path}"
+            routes.append((method, pattern, key, binary(logical_id), names))
+            if (event["Properties"].get("Auth") or {}).get("Authorizer") == "NONE":
+                open_routes.add(key)
+    return routes, authorizer, open_routes
+
 
 # Statuses whose responses never carry a body (nor a Content-Length, RFC 9110 8.6).
 NO_BODY = (204, 304)
@@ -74,6 +102,7 @@ def invoke(port, function, event):
 class Gateway(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     lambda_port = 0
+    routes, authorizer, open_routes = [], "", set()
 
     def log_message(self, *args):  # the functions log each request themselves
         pass
@@ -119,7 +148,7 @@ class Gateway(BaseHTTPRequestHandler):
             return self.send(400, {"content-type": "application/json"}, b'{"message":"Bad Request"}')
         path, _, raw_query = self.path.partition("?")
         match = None
-        for method, pattern, route_key, function, names in ROUTES:
+        for method, pattern, route_key, function, names in self.routes:
             m = pattern.match(path)
             if m and method == self.command:
                 match = (route_key, function, dict(zip(names, (urllib.parse.unquote(g) for g in m.groups()))))
@@ -144,7 +173,7 @@ class Gateway(BaseHTTPRequestHandler):
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
         }
         try:
-            verdict = {"isAuthorized": True} if route_key in OPEN else invoke(self.lambda_port, "authorizer", {
+            verdict = {"isAuthorized": True} if route_key in self.open_routes else invoke(self.lambda_port, self.authorizer, {
                 "version": "2.0", "type": "REQUEST", "routeArn": f"arn:aws:execute-api:local:123456789012:local/$default/{route_key.replace(' ', '')}",
                 "identitySource": [headers["authorization"]] if "authorization" in headers else [],
                 "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query, "headers": headers,
@@ -152,7 +181,7 @@ class Gateway(BaseHTTPRequestHandler):
             })
             if not verdict.get("isAuthorized"):
                 return self.send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
-            if route_key not in OPEN:
+            if route_key not in self.open_routes:
                 context["authorizer"] = {"lambda": verdict.get("context") or {}}
             event = {
                 "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query,
@@ -190,8 +219,10 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--lambda-port", type=int, required=True)
     ap.add_argument("--lifetime", type=int, default=7200)
+    ap.add_argument("--template", default=str(ROOT / "template.yaml"))
     args = ap.parse_args()
     Gateway.lambda_port = args.lambda_port
+    Gateway.routes, Gateway.authorizer, Gateway.open_routes = load_routes(args.template)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Gateway)
     threading.Timer(args.lifetime, server.shutdown).start()
     server.serve_forever()

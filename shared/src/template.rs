@@ -226,6 +226,46 @@ pub fn deployed() -> Result<Template, TemplateError> {
     parse(TEMPLATE_YAML)
 }
 
+/// One route of the template's HTTP API: an `HttpApi` event of a function.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    /// The function's logical id (`GetCallFunction`).
+    pub function: String,
+    /// False for a route with `Auth: {Authorizer: NONE}` (it authenticates itself).
+    pub authorized: bool,
+}
+
+/// Every route of the template's HTTP API, sorted by path and method. template.yaml is the one place
+/// routes are declared: openapi.yaml is checked against this list, and the local gateway reads the same.
+pub fn routes(yaml: &str) -> Result<Vec<Route>, TemplateError> {
+    let doc: Value = serde_norway::from_str(yaml).map_err(|e| TemplateError(e.to_string()))?;
+    let Some(resources) = get(&doc, &["Resources"])?.as_mapping() else {
+        return err("Resources is not a map");
+    };
+    let mut found = Vec::new();
+    for (name, resource) in resources {
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for event in events.values() {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let props = &event["Properties"];
+            found.push(Route {
+                method: string(get(props, &["Method"])?, "Method")?.to_uppercase(),
+                path: string(get(props, &["Path"])?, "Path")?,
+                function: string(name, "function name")?,
+                authorized: props["Auth"]["Authorizer"].as_str() != Some("NONE"),
+            });
+        }
+    }
+    found.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
+    Ok(found)
+}
+
 /// A metric that an alarm of the template reads from the functions' own namespace (the one
 /// `METRICS_NAMESPACE` names), with the dimensions the alarm asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -579,6 +619,62 @@ mod tests {
         for method in ["PUT", "PATCH", "DELETE", "POST"] {
             assert!(write.contains(&format!("Method: {method}")), "{method}");
         }
+    }
+
+    #[test]
+    fn openapi_describes_exactly_the_templates_routes() {
+        let openapi: serde_norway::Value = serde_norway::from_str(include_str!("../../openapi.yaml")).unwrap();
+        let mut described = Vec::new();
+        for (path, item) in openapi["paths"].as_mapping().unwrap() {
+            for (method, _) in item.as_mapping().unwrap() {
+                let method = method.as_str().unwrap();
+                if ["get", "put", "post", "patch", "delete", "head", "options"].contains(&method) {
+                    described.push(format!("{} {}", method.to_uppercase(), path.as_str().unwrap()));
+                }
+            }
+        }
+        described.sort();
+        let mut routed: Vec<String> = super::routes(TEMPLATE_YAML)
+            .unwrap()
+            .into_iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        routed.sort();
+        assert_eq!(described, routed);
+        assert_eq!(routed.len(), 9, "{routed:?}");
+    }
+
+    #[test]
+    fn a_route_reads_its_function_and_whether_the_authorizer_guards_it() {
+        let yaml = r#"
+Resources:
+  ReadFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Read: {Type: HttpApi, Properties: {Path: "/things/{id}", Method: get}}
+        Tick: {Type: Schedule, Properties: {Schedule: rate(1 hour)}}
+  HookFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Hook: {Type: HttpApi, Properties: {Path: /hooks, Method: POST, Auth: {Authorizer: NONE}}}
+"#;
+        let routes = super::routes(yaml).unwrap();
+        let got: Vec<(&str, &str, &str, bool)> = routes
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str(), r.authorized))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("POST", "/hooks", "HookFunction", false),
+                ("GET", "/things/{id}", "ReadFunction", true)
+            ]
+        );
+        let missing =
+            "Resources:\n  F:\n    Properties:\n      Events:\n        E: {Type: HttpApi, Properties: {Path: /x}}\n";
+        assert!(super::routes(missing).unwrap_err().to_string().contains("Method"));
     }
 
     #[test]
