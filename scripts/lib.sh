@@ -150,6 +150,7 @@ kill_tree() {
 }
 stop_all() {
   for pid in "${PIDS[@]}"; do kill_tree "$pid"; done
+  stop_docker
   wait 2>/dev/null || true
 }
 
@@ -237,12 +238,16 @@ start_docker() {
   return 1
 }
 
-# stop_docker: the engine and what it left behind (its netns mount), after everything that used it.
+# stop_docker: the engine and what it left behind (its netns mount), after everything that used it
+# (stop_all calls it after the other processes).
 stop_docker() {
   [ -n "${DOCKERD:-}" ] || return 0
+  # The containers first (sam's warm ones are its own to remove, but a killed sam leaves them), then the
+  # engine, which stops its containerd.
+  docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
   kill "$DOCKERD" 2>/dev/null || true
   for _ in $(seq 1 100); do kill -0 "$DOCKERD" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$DOCKERD" 2>/dev/null || true
+  kill -9 "$DOCKERD" "$(cat "$DOCKER_EXEC/dockerd.pid" 2>/dev/null)" 2>/dev/null || true
   umount "$DOCKER_EXEC/exec/netns/default" 2>/dev/null || true
   rm -rf "$DOCKER_EXEC"
   DOCKERD=
