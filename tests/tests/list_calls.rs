@@ -272,7 +272,7 @@ async fn walk(stack: &Stack, t: &str, params: &[(String, String)], limit: u32, t
     let limit_s = limit.to_string();
     loop {
         let mut q: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        q.push((if limit % 2 == 0 { "limit" } else { "per_page" }, &limit_s));
+        q.push((if limit.is_multiple_of(2) { "limit" } else { "per_page" }, &limit_s));
         if let Some(c) = &cursor {
             q.push(("cursor", c));
         }

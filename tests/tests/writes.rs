@@ -118,7 +118,7 @@ async fn only_current_parts(store: &DynamoStore, id: &str) -> usize {
 /// writer in odd ones (so a multi-part version is replaced by a one-part one and the other way round, and
 /// writers of both sizes race each other).
 fn big(r: u32, w: u32) -> bool {
-    r % 2 == 0 || w % 2 == 0
+    r.is_multiple_of(2) || w.is_multiple_of(2)
 }
 
 #[tokio::test]
