@@ -10,6 +10,8 @@ list, a recording link, a call of the other tenant (404), a bad parameter (400) 
   gateway   anything else with a status: the gateway's or emulator's own error (API Gateway's
             {"message": ...}, cargo-lambda's {"type": "https://httpstatuses.com/500", ...}, an HTML page);
   client    no answer: a refused or dropped connection, a timeout.
+First each kind of request once, in turn, with a long timeout (a local stack may start or even build a
+function on its first invocation); those answers must come from the function too but are not timed.
 Prints requests, concurrency, seconds, requests per second, latency p50/p99, answers by status and by
 source, and exits 1 when any answer did not come from the function (or a function answer has a status
 its request should not get).
@@ -103,6 +105,22 @@ def main():
                     samples[source].append(f"{path}: {status} {body[:160]!r}")
                 elif status != want:
                     unexpected[f"{path} -> {status} (want {want})"] += 1
+
+    warm_started = time.perf_counter()
+    for path, with_key, want in REQUESTS:
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=max(args.timeout, 900))
+        conn.request("GET", path, headers={"authorization": f"Bearer {key}"} if with_key else {})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        try:
+            envelope = "success" in json.loads(body)
+        except (ValueError, TypeError):
+            envelope = False
+        if not envelope or resp.status != want:
+            print(f"warm-up: {path} -> {resp.status} {body[:200]!r} (want {want} from the function)")
+            return 1
+    print(f"warm-up: {len(REQUESTS)} requests, one of each kind, {time.perf_counter() - warm_started:.1f} s")
 
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(args.concurrency)]
