@@ -38,6 +38,15 @@ REQUESTS = [
 ]
 
 
+def from_function(body):
+    """Whether a response body is the API's own envelope (a JSON object with "success")."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and "success" in answer
+
+
 def percentile(sorted_values, q):
     if not sorted_values:
         return float("nan")
@@ -92,11 +101,7 @@ def main():
                     samples["client"].append(f"{path}: {e!r}")
                 continue
             elapsed = time.perf_counter() - started
-            try:
-                envelope = isinstance(json.loads(body), dict) and "success" in json.loads(body)
-            except ValueError:
-                envelope = False
-            source = "function" if envelope else "gateway"
+            source = "function" if from_function(body) else "gateway"
             with lock:
                 latencies.append(elapsed)
                 statuses[status] += 1
@@ -113,11 +118,7 @@ def main():
         resp = conn.getresponse()
         body = resp.read()
         conn.close()
-        try:
-            envelope = "success" in json.loads(body)
-        except (ValueError, TypeError):
-            envelope = False
-        if not envelope or resp.status != want:
+        if not from_function(body) or resp.status != want:
             print(f"warm-up: {path} -> {resp.status} {body[:200]!r} (want {want} from the function)")
             return 1
     print(f"warm-up: {len(REQUESTS)} requests, one of each kind, {time.perf_counter() - warm_started:.1f} s")
