@@ -69,6 +69,8 @@ install_venv() {
     "$1/bin/pip" install -q --disable-pip-version-check -r "$2"
     echo "$want" > "$stamp"
   fi
+  # The shell may have remembered `python3` (and others) from before the virtualenv existed: look again.
+  hash -r
 }
 
 # install_tools: what scripts/dev needs and nothing more: cargo-lambda and the moto emulator (Python, in
