@@ -3,18 +3,19 @@
 
 For each request it does what API Gateway does: matches one of the template's routes by method and path
 (anything else, an unknown path or a method the path has no route for, is API Gateway's own 404
-`{"message":"Not Found"}`), calls the Lambda authorizer with a payload 2.0 authorizer event, and invokes
-the route's function with an HTTP API payload 2.0 event that carries the authorizer's context (`tenantId`,
-`scopes`). The request body is read in full (Content-Length or chunked) and passed on as text when it
-decodes as UTF-8, else base64 with `isBase64Encoded: true`; a request without a body has no `body`. The
-function's response is sent back as it is; a 204 (or 304) goes out without a body or Content-Length.
-Both invocations go through the Lambda invoke API of `cargo lambda watch`, the same path `cargo lambda
-invoke` takes. Unlike the watch command's own router, the authorizer really runs.
+`{"message":"Not Found"}`) and invokes the route's function, once, with an HTTP API payload 2.0 event
+(the API has no authorizer: each function checks the request's key itself). The request body is read in
+full (Content-Length or chunked) and passed on as text when it decodes as UTF-8, else base64 with
+`isBase64Encoded: true`; a request without a body has no `body`. The function's response is sent back as
+it is; a 204 (or 304) goes out without a body or Content-Length.
+The invocation goes through the Lambda invoke API of `cargo lambda watch`, the same path `cargo lambda
+invoke` takes. With --invocation-log FILE, each request appends one JSON line to FILE: its route key,
+status and the number of function invocations it took (`{"route":…,"status":…,"invocations":1}`).
 
-Routes, the authorizer and which routes skip it (`Auth: {Authorizer: NONE}`) are read from template.yaml at
-start: the template is the one place they are declared.
+Routes are read from template.yaml at start: the template is the one place they are declared.
 
-Usage: gateway.py --port PORT --lambda-port WATCH_PORT [--lifetime SECONDS]. Listens on 127.0.0.1 only.
+Usage: gateway.py --port PORT --lambda-port WATCH_PORT [--lifetime SECONDS] [--invocation-log FILE].
+Listens on 127.0.0.1 only.
 """
 import argparse
 import base64
@@ -56,21 +57,20 @@ TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 def load_routes(template_path):
     """(method, path pattern, route key, function binary, path parameter names) for every HttpApi event of
-    the template, the authorizer's binary, and the route keys outside the authorizer."""
+    the template."""
     template = yaml.load(pathlib.Path(template_path).read_text(), Loader=TemplateLoader)
     resources = template["Resources"]
 
     def binary(logical_id):
         return resources[logical_id]["Metadata"]["BuildProperties"]["Binary"]
 
-    authorizer = None
-    routes, open_routes = [], set()
+    routes = []
+    for resource in resources.values():
+        props = resource.get("Properties") or {}
+        if resource["Type"] == "AWS::Serverless::HttpApi" and "Auth" in props:
+            raise SystemExit("template.yaml: the HTTP API has an authorizer, which this gateway does not run")
     for logical_id, resource in resources.items():
         props = resource.get("Properties") or {}
-        if resource["Type"] == "AWS::Serverless::HttpApi":
-            auth = props["Auth"]
-            arn = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]
-            authorizer = binary(arn["Fn::GetAtt"][0])
         for event in (props.get("Events") or {}).values():
             if event["Type"] != "HttpApi":
                 continue
@@ -79,9 +79,7 @@ def load_routes(template_path):
             pattern = re.compile("^" + re.sub(r"{[^}/]+}", "([^/]+)", path) + "$")
             key = f"{method} {path}"
             routes.append((method, pattern, key, binary(logical_id), names))
-            if (event["Properties"].get("Auth") or {}).get("Authorizer") == "NONE":
-                open_routes.add(key)
-    return routes, authorizer, open_routes
+    return routes
 
 
 # Statuses whose responses never carry a body (nor a Content-Length, RFC 9110 8.6).
@@ -102,7 +100,9 @@ def invoke(port, function, event):
 class Gateway(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     lambda_port = 0
-    routes, authorizer, open_routes = [], "", set()
+    routes = []
+    invocation_log = None
+    log_lock = threading.Lock()
 
     def log_message(self, *args):  # the functions log each request themselves
         pass
@@ -172,17 +172,8 @@ class Gateway(BaseHTTPRequestHandler):
             "requestId": str(uuid.uuid4()), "routeKey": route_key, "stage": "$default",
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"), "timeEpoch": int(now.timestamp() * 1000),
         }
+        invocations = 0
         try:
-            verdict = {"isAuthorized": True} if route_key in self.open_routes else invoke(self.lambda_port, self.authorizer, {
-                "version": "2.0", "type": "REQUEST", "routeArn": f"arn:aws:execute-api:local:123456789012:local/$default/{route_key.replace(' ', '')}",
-                "identitySource": [headers["authorization"]] if "authorization" in headers else [],
-                "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query, "headers": headers,
-                "queryStringParameters": query or None, "pathParameters": path_params or None, "requestContext": context,
-            })
-            if not verdict.get("isAuthorized"):
-                return self.send(403, {"content-type": "application/json"}, b'{"message":"Forbidden"}')
-            if route_key not in self.open_routes:
-                context["authorizer"] = {"lambda": verdict.get("context") or {}}
             event = {
                 "version": "2.0", "routeKey": route_key, "rawPath": path, "rawQueryString": raw_query,
                 "headers": headers, "requestContext": context, "isBase64Encoded": False,
@@ -197,14 +188,24 @@ class Gateway(BaseHTTPRequestHandler):
                 except UnicodeDecodeError:
                     event["body"] = base64.b64encode(body).decode("ascii")
                     event["isBase64Encoded"] = True
+            invocations += 1
             response = invoke(self.lambda_port, function, event)
         except (urllib.error.URLError, OSError, ValueError) as e:
             # What API Gateway answers when an integration fails.
             self.log_error("integration failed: %s", e)
+            self.record(route_key, 500, invocations)
             return self.send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
         out = response.get("body") or ""
         out = base64.b64decode(out) if response.get("isBase64Encoded") else out.encode()
-        self.send(int(response.get("statusCode", 200)), response.get("headers") or {}, out)
+        status = int(response.get("statusCode", 200))
+        self.record(route_key, status, invocations)
+        self.send(status, response.get("headers") or {}, out)
+
+    def record(self, route_key, status, invocations):
+        if self.invocation_log:
+            line = json.dumps({"route": route_key, "status": status, "invocations": invocations})
+            with self.log_lock, open(self.invocation_log, "a") as f:
+                f.write(line + "\n")
 
     def __getattr__(self, name):
         # Every method, known or not (TRACE, QUERY, ...), takes the same path: API Gateway answers 404 for a
@@ -220,9 +221,11 @@ def main():
     ap.add_argument("--lambda-port", type=int, required=True)
     ap.add_argument("--lifetime", type=int, default=7200)
     ap.add_argument("--template", default=str(ROOT / "template.yaml"))
+    ap.add_argument("--invocation-log")
     args = ap.parse_args()
     Gateway.lambda_port = args.lambda_port
-    Gateway.routes, Gateway.authorizer, Gateway.open_routes = load_routes(args.template)
+    Gateway.routes = load_routes(args.template)
+    Gateway.invocation_log = args.invocation_log
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Gateway)
     threading.Timer(args.lifetime, server.shutdown).start()
     server.serve_forever()

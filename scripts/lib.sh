@@ -214,11 +214,13 @@ start_api() {
   wait_http "http://127.0.0.1:$1/" "cargo lambda watch"
 }
 
-# start_gateway PORT LAMBDA_PORT: scripts/gateway.py, template.yaml's HTTP API (routes, authorizer) in front of
-# the functions that `cargo lambda watch` runs on LAMBDA_PORT, on 127.0.0.1:PORT.
+# start_gateway PORT LAMBDA_PORT: scripts/gateway.py, template.yaml's HTTP API routes in front of the
+# functions that `cargo lambda watch` runs on LAMBDA_PORT, on 127.0.0.1:PORT. Each request's invocations are
+# counted in $TOOLS/gateway-PORT.invocations (one JSON line a request).
 start_gateway() {
+  : > "$TOOLS/gateway-$1.invocations"
   timeout "$CALLRECORDS_LIFETIME" python3 "$ROOT/scripts/gateway.py" --port "$1" --lambda-port "$2" \
-    --lifetime "$CALLRECORDS_LIFETIME" >"$TOOLS/gateway-$1.log" 2>&1 &
+    --lifetime "$CALLRECORDS_LIFETIME" --invocation-log "$TOOLS/gateway-$1.invocations" >"$TOOLS/gateway-$1.log" 2>&1 &
   PIDS+=($!)
   wait_http "http://127.0.0.1:$1/" "the local gateway"
 }

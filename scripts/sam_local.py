@@ -10,7 +10,7 @@
       writes the --env-vars file: the emulators' endpoints, table, bucket, queue and a fresh cursor secret
       for every function.
 
-Routes, authorizer, events, policies and everything else stay as template.yaml has them: sam local serves
+Routes, events, policies and everything else stay as template.yaml has them: sam local serves
 the template's own HTTP API.
 """
 import argparse

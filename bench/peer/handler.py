@@ -6,6 +6,8 @@ to be measured against. It reads the same DynamoDB items (shared/src/store/layou
 JSON body as the Rust function; see README.md for what differs on purpose.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -42,10 +44,48 @@ SUMMARY_FIELDS = (
 SUMMARY_DEFAULTS = {"costBreakdown": [], "callMetadata": {}, "messagesCount": 0, "optOutSensitiveDataStorage": False}
 
 
+KEY_FORM = re.compile(r"crk_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
+KEY_CACHE_SECONDS = int(os.environ.get("API_KEY_CACHE_SECONDS", "60"))
+_held_keys = {}  # key id -> (record item, monotonic time read)
+
+
+def caller_tenant(headers):
+    """The tenant of the request's `Authorization: Bearer` key, as shared/src/auth.rs decides it: the key's
+    item read with one consistent GetItem and kept for API_KEY_CACHE_SECONDS, the hash compared in
+    constant time on every request; None for no valid key."""
+    header = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), "")
+    scheme, _, key = header.strip().partition(" ")
+    key = key.strip()
+    match = KEY_FORM.fullmatch(key)
+    if scheme.lower() != "bearer" or not match:
+        return None
+    key_id = match.group(1)
+    held = _held_keys.get(key_id)
+    now = time.monotonic()
+    if held is None or not 0 <= now - held[1] < KEY_CACHE_SECONDS:
+        item = dynamodb.get_item(
+            TableName=TABLE, Key={"pk": {"S": f"K#{key_id}"}, "sk": {"S": "K"}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        held = (item, now)
+        if KEY_CACHE_SECONDS > 0:
+            if len(_held_keys) >= 1000:
+                _held_keys.clear()
+            _held_keys[key_id] = held
+    item = held[0]
+    presented = hashlib.sha256(key.encode()).hexdigest()
+    if not hmac.compare_digest(presented, item["keyHash"]["S"]) or "revokedAt" in item:
+        return None
+    scopes = [s["S"] for s in item.get("scopes", {}).get("L", [])] or ["calls:read"]
+    if "calls:read" not in scopes:
+        return None
+    return item["tenantId"]["S"]
+
+
 def handler(event, context):
     request_id = event.get("requestContext", {}).get("requestId", "")
-    authorizer = event.get("requestContext", {}).get("authorizer") or {}
-    tenant = (authorizer.get("lambda") or {}).get("tenantId")
+    tenant = caller_tenant(event.get("headers"))
     if not tenant:
         return error(401, "UNAUTHORIZED", "Missing or invalid API key", request_id)
     call_id = (event.get("pathParameters") or {}).get("callId", "")

@@ -109,7 +109,7 @@ enum KeysCommand {
         #[arg(long)]
         tenant: String,
     },
-    /// Revoke a key by its id; it stops working at once.
+    /// Revoke a key by its id; it stops working within API_KEY_CACHE_SECONDS (default 60 s, docs/API.md).
     Revoke { key_id: String },
 }
 

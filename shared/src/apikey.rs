@@ -1,5 +1,5 @@
-//! API keys: how they are made, stored and checked. The authorizer and, in local mode, the handlers use this
-//! same code.
+//! API keys: how they are made, stored and checked. Every API handler checks the key it is sent with this
+//! code, through [`crate::auth`].
 //!
 //! A key reads `crk_<keyId>_<secret>`: `keyId` is 12 hex characters (public, names the key in listings and
 //! revocation, and finds its record with one GetItem); `secret` is 32 random bytes from the OS, base64url.
@@ -79,7 +79,7 @@ impl Scope {
         Ok(scopes)
     }
 
-    /// The list as the authorizer hands it to the handlers: space separated.
+    /// The list as the operator tool prints it: space separated.
     pub fn join(scopes: &[Scope]) -> String {
         scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
     }

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::auth::KeyCheck;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError};
 use crate::error::ApiError;
-use crate::http::AuthMode;
 use crate::ids::{CallId, TenantId};
 use crate::list::{self, ListQuery};
 use crate::model::RecordingStatus;
@@ -24,6 +24,8 @@ pub struct App {
     pub recordings: S3Recordings,
     /// Recordings behind a provider's link, waiting to be copied (the webhook receiver sends to it).
     pub capture_queue: CaptureQueue,
+    /// Who a request's key acts for ([`crate::auth`]): every API route checks it first.
+    pub keys: KeyCheck,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -44,20 +46,14 @@ impl App {
             sdk.credentials_provider(),
         );
         let capture_queue = CaptureQueue::new(crate::aws::sqs(&sdk), config.capture.queue_url.clone());
+        let keys = KeyCheck::new(store.clone(), clock.clone(), config.key_cache_ttl);
         App {
+            keys,
             config,
             store,
             recordings,
             capture_queue,
             clock,
-        }
-    }
-
-    pub fn auth_mode(&self) -> AuthMode {
-        if self.config.local_auth {
-            AuthMode::Local
-        } else {
-            AuthMode::Authorizer
         }
     }
 

@@ -26,3 +26,23 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A clock that says what it was last set to, for tests that move time on.
+#[derive(Debug)]
+pub struct SetClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl SetClock {
+    pub fn new(now: DateTime<Utc>) -> Self {
+        SetClock(std::sync::Mutex::new(now))
+    }
+
+    pub fn set(&self, now: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+}
+
+impl Clock for SetClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

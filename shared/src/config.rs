@@ -8,6 +8,11 @@ use crate::cursor::CursorKeys;
 use crate::recording::Retention;
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+/// How long an API handler keeps a key's record it has read (`API_KEY_CACHE_SECONDS`), by default: the
+/// longest a revoked key may still be accepted (docs/API.md, "Keys and scopes").
+pub const DEFAULT_KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most `API_KEY_CACHE_SECONDS` may say: a revocation never waits longer than an hour.
+pub const MAX_KEY_CACHE_SECONDS: u64 = 3600;
 /// The variables that name the table and the bucket (the operator tool may take both from a stack instead).
 pub const TABLE_VAR: &str = "CALLS_TABLE";
 pub const BUCKET_VAR: &str = "RECORDINGS_BUCKET";
@@ -20,9 +25,9 @@ pub struct Config {
     pub bucket_name: String,
     /// `RECORDING_RETENTION_DAYS`: fed by the template parameter `RecordingRetentionDays`.
     pub retention: Retention,
-    /// `CALLRECORDS_LOCAL_AUTH=1`: the handler checks the Bearer key itself, because `cargo lambda watch` runs
-    /// no authorizer. Never set by template.yaml.
-    pub local_auth: bool,
+    /// `API_KEY_CACHE_SECONDS` (0 to [`MAX_KEY_CACHE_SECONDS`], default 60): how long a handler keeps a key
+    /// record it has read ([`crate::auth`]); 0 reads the record on every request.
+    pub key_cache_ttl: std::time::Duration,
     /// `S3_FORCE_PATH_STYLE=1`: path-style S3 addressing, which emulators on loopback need.
     pub s3_force_path_style: bool,
     /// `CURSOR_SECRET` (and `CURSOR_SECRET_PREVIOUS` during a roll-over): signs list cursors. Only
@@ -205,6 +210,18 @@ impl Config {
                 max_items: whole("LIST_TOTAL_MAX_ITEMS", defaults.max_items)?,
             }
         };
+        let key_cache_ttl = match lookup("API_KEY_CACHE_SECONDS").filter(|v| !v.is_empty()) {
+            None => DEFAULT_KEY_CACHE_TTL,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n <= MAX_KEY_CACHE_SECONDS)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "API_KEY_CACHE_SECONDS",
+                    why: format!("{v:?} is not a whole number of seconds from 0 to {MAX_KEY_CACHE_SECONDS}"),
+                })?,
+        };
         let defaults = Capture::default();
         let capture = Capture {
             queue_url: lookup("CAPTURE_QUEUE_URL").filter(|v| !v.is_empty()),
@@ -230,14 +247,14 @@ impl Config {
             table_name: required(TABLE_VAR)?,
             bucket_name: required(BUCKET_VAR)?,
             retention: Retention::days(days),
-            local_auth: flag("CALLRECORDS_LOCAL_AUTH"),
+            key_cache_ttl,
             s3_force_path_style: flag("S3_FORCE_PATH_STYLE"),
         })
     }
 }
 
 /// Logging and metrics, read apart from [`Config`]: every function sets them up first thing in its `main`,
-/// before the rest is read (the authorizer reads only part of the rest).
+/// before the rest is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Telemetry {
     /// Which lines are logged, as `tracing` filter directives: `RUST_LOG` when set (e.g.
@@ -289,10 +306,39 @@ mod tests {
     }
 
     #[test]
-    fn retention_defaults_to_thirty_days_and_local_auth_is_off() {
+    fn retention_defaults_to_thirty_days_and_keys_are_kept_a_minute() {
         let cfg = Config::from_lookup(lookup(&[("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")])).unwrap();
         assert_eq!(cfg.retention, Retention::days(30));
-        assert!(!cfg.local_auth);
+        assert_eq!(cfg.key_cache_ttl, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_key_cache_takes_zero_to_an_hour_and_refuses_the_rest() {
+        let with = |v: &str| {
+            Config::from_lookup(lookup(&[
+                ("CALLS_TABLE", "t"),
+                ("RECORDINGS_BUCKET", "b"),
+                ("API_KEY_CACHE_SECONDS", v),
+            ]))
+        };
+        assert_eq!(with("0").unwrap().key_cache_ttl, std::time::Duration::ZERO);
+        assert_eq!(
+            with("3600").unwrap().key_cache_ttl,
+            std::time::Duration::from_secs(3600)
+        );
+        for bad in ["3601", "-1", "1.5", "a minute"] {
+            let err = with(bad).unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    ConfigError::Invalid {
+                        name: "API_KEY_CACHE_SECONDS",
+                        ..
+                    }
+                ),
+                "{bad}: {err:?}"
+            );
+        }
     }
 
     #[test]

@@ -8,16 +8,11 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use std::time::Instant;
 
-use crate::apikey::{self, Caller, Scope};
+use crate::apikey::Scope;
+use crate::auth::KeyCheck;
 use crate::error::ApiError;
 use crate::ids::TenantId;
 use crate::store::calls::Condition;
-use crate::store::DynamoStore;
-
-/// Name of the authorizer context field that carries the tenant.
-pub const TENANT_CONTEXT_KEY: &str = "tenantId";
-/// Name of the authorizer context field that carries the key's scopes, space separated.
-pub const SCOPES_CONTEXT_KEY: &str = "scopes";
 
 #[derive(Serialize)]
 struct Success<'a, T> {
@@ -236,66 +231,16 @@ pub fn request_id(req: &Request) -> String {
         .unwrap_or_default()
 }
 
-/// How a handler learns who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMode {
-    /// Deployed: the tenant comes from the authorizer's context, and only from there.
-    Authorizer,
-    /// `cargo lambda watch` runs no authorizer: the handler checks the Bearer key with the authorizer's code.
-    Local,
-}
-
-/// What the authorizer said about the request: `None` when no authorizer ran; otherwise who the key speaks
-/// for, or 401 when it found no valid key.
-pub fn authorizer_caller(req: &Request) -> Option<Result<Caller, ApiError>> {
-    let authorizer = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref()?,
-        _ => return None,
-    };
-    // The authorizer ran: its word is final, a missing tenant means a bad key.
-    let tenant = authorizer
-        .fields
-        .get(TENANT_CONTEXT_KEY)
-        .and_then(|v| v.as_str())
-        .and_then(|t| TenantId::parse(t).ok());
-    let scopes = authorizer
-        .fields
-        .get(SCOPES_CONTEXT_KEY)
-        .and_then(|v| v.as_str())
-        .map(|list| list.split(' ').filter_map(Scope::parse).collect())
-        .unwrap_or_default();
-    Some(
-        tenant
-            .map(|tenant| Caller { tenant, scopes })
-            .ok_or(ApiError::Unauthorized),
-    )
-}
-
-/// Who the request acts for; never taken from anything the caller sends directly.
-pub async fn caller(req: &Request, mode: AuthMode, keys: &DynamoStore) -> Result<Caller, ApiError> {
-    match (authorizer_caller(req), mode) {
-        (Some(verdict), _) => verdict,
-        (None, AuthMode::Local) => {
-            let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
-            let Some(key) = header.and_then(apikey::bearer) else {
-                return Err(ApiError::Unauthorized);
-            };
-            keys.authenticate(key).await?.ok_or(ApiError::Unauthorized)
-        }
-        (None, AuthMode::Authorizer) => Err(ApiError::Unauthorized),
-    }
-}
-
 /// The tenant of a caller that holds `scope`: 401 without a valid key, 403 naming the route and the scope
 /// when the key lacks it. Logged as the request's tenant either way.
 pub async fn authorize(
     req: &Request,
-    mode: AuthMode,
-    keys: &DynamoStore,
+    keys: &KeyCheck,
     log: &mut RequestLog,
     scope: Scope,
 ) -> Result<TenantId, ApiError> {
-    let caller = caller(req, mode, keys).await?;
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    let caller = keys.caller(header).await?;
     log.tenant(&caller.tenant);
     if !caller.may(scope) {
         return Err(ApiError::Forbidden {

@@ -1,4 +1,4 @@
-//! Identifiers that come from outside (a path, a key, the authorizer) are checked once, here, and then
+//! Identifiers that come from outside (a path, a key's record) are checked once, here, and then
 //! carried as types: a [`CallId`] or [`TenantId`] that exists is well formed.
 
 use std::fmt;
@@ -47,7 +47,7 @@ impl fmt::Display for CallId {
     }
 }
 
-/// The tenant a request acts for. Only the authorizer (or, in local mode, the same key check) makes one.
+/// The tenant a request acts for. Only the key check ([`crate::auth`]) makes one for an API request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(String);
 

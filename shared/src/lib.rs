@@ -8,7 +8,7 @@
 //! 2. [`app`]: the operations behind each route, wired once per process (handlers in `functions/` are glue
 //!    around them); [`telemetry`]: one structured log line per request, every line of an invocation with its
 //!    request and trace ids; [`metrics`]: the CloudWatch metrics each invocation emits (names, dimensions).
-//! 3. [`http`]: who is calling (a tenant from the authorizer, or [`apikey`] checked in local mode),
+//! 3. [`http`]: who is calling (the key checked by [`auth`]),
 //!    envelopes and the mapping of [`error`]s to statuses; [`ids`]: call and tenant ids checked once.
 //! 4. What the request asks: [`list`] reads and plans a list query, [`cursor`] signs and opens its
 //!    position, [`total`] bounds what `includeTotal` counts; [`validate`] is the one boundary every call crosses on its way into the store.
@@ -31,6 +31,7 @@ pub mod apikey;
 pub mod app;
 #[cfg(feature = "audio")]
 pub mod audio;
+pub mod auth;
 pub mod aws;
 pub mod capture;
 pub mod clock;

@@ -14,8 +14,6 @@
 //! | `Latency` | Milliseconds | Function, Route | the same | request | handler start to response |
 //! | `Errors4xx` | Count | Function, Route | the same | request | 1 if the status is 4xx, else 0 |
 //! | `Errors5xx` | Count | Function, Route | the same | request | 1 if the status is 5xx, else 0 |
-//! | `Requests` | Count | Function | authorizer | invocation | 1 |
-//! | `Unauthorized` | Count | Function | authorizer | verdict | 1 if no valid key was sent (the API answers 401), else 0 |
 //! | `ExpiryFound` | Count | Function | recording-expiry | sweep | due recordings met (`SweepReport::found`) |
 //! | `ExpiryDeleted` | Count | Function | recording-expiry | sweep | objects deleted or found gone (`deleted`) |
 //! | `ExpiryFailed` | Count | Function | recording-expiry | sweep | recordings left due after a failed step (`failed`) |
@@ -60,7 +58,6 @@ pub const REQUESTS: &str = "Requests";
 pub const LATENCY: &str = "Latency";
 pub const ERRORS_4XX: &str = "Errors4xx";
 pub const ERRORS_5XX: &str = "Errors5xx";
-pub const UNAUTHORIZED: &str = "Unauthorized";
 pub const EXPIRY_FOUND: &str = "ExpiryFound";
 pub const EXPIRY_DELETED: &str = "ExpiryDeleted";
 pub const EXPIRY_FAILED: &str = "ExpiryFailed";
@@ -105,8 +102,6 @@ pub const ALL: &[Metric] = &[
     metric(LATENCY, "Milliseconds", BY_ROUTE, HTTP_FUNCTIONS),
     metric(ERRORS_4XX, "Count", BY_ROUTE, HTTP_FUNCTIONS),
     metric(ERRORS_5XX, "Count", BY_ROUTE, HTTP_FUNCTIONS),
-    metric(REQUESTS, "Count", BY_FUNCTION, &["authorizer"]),
-    metric(UNAUTHORIZED, "Count", BY_FUNCTION, &["authorizer"]),
     metric(EXPIRY_FOUND, "Count", BY_FUNCTION, &["recording-expiry"]),
     metric(EXPIRY_DELETED, "Count", BY_FUNCTION, &["recording-expiry"]),
     metric(EXPIRY_FAILED, "Count", BY_FUNCTION, &["recording-expiry"]),
@@ -224,15 +219,6 @@ pub fn request(function: &'static str, route: &str, status: u16, latency: Durati
     ::metrics::histogram!(LATENCY, &labels).record(latency.as_secs_f64() * 1000.0);
     ::metrics::histogram!(ERRORS_4XX, &labels).record(flag((400..500).contains(&status)));
     ::metrics::histogram!(ERRORS_5XX, &labels).record(flag(status >= 500));
-}
-
-/// One invocation of the authorizer: `authenticated` is its verdict (a valid key or not), `None` when it
-/// had none (the store failed; the invocation fails).
-pub fn authorization(function: &'static str, authenticated: Option<bool>) {
-    sample(REQUESTS, function, 1.0);
-    if let Some(authenticated) = authenticated {
-        sample(UNAUTHORIZED, function, flag(!authenticated));
-    }
 }
 
 /// One run of the expiry job: its sweep's report, or `None` when no sweep could start (the invocation

@@ -233,8 +233,6 @@ pub struct Route {
     pub path: String,
     /// The function's logical id (`GetCallFunction`).
     pub function: String,
-    /// False for a route with `Auth: {Authorizer: NONE}` (it authenticates itself).
-    pub authorized: bool,
 }
 
 /// Every route of the template's HTTP API, sorted by path and method. template.yaml is the one place
@@ -258,7 +256,6 @@ pub fn routes(yaml: &str) -> Result<Vec<Route>, TemplateError> {
                 method: string(get(props, &["Method"])?, "Method")?.to_uppercase(),
                 path: string(get(props, &["Path"])?, "Path")?,
                 function: string(name, "function name")?,
-                authorized: props["Auth"]["Authorizer"].as_str() != Some("NONE"),
             });
         }
     }
@@ -565,10 +562,30 @@ mod tests {
     }
 
     #[test]
-    fn template_never_switches_on_local_auth() {
+    fn the_api_runs_no_authorizer_and_each_api_function_reads_keys_itself() {
         let t = deployed().unwrap();
-        assert!(!t.function_env.contains_key("CALLRECORDS_LOCAL_AUTH"));
-        assert!(!TEMPLATE_YAML.contains("CALLRECORDS_LOCAL_AUTH"));
+        assert_eq!(
+            t.function_env.get("API_KEY_CACHE_SECONDS").map(String::as_str),
+            Some("ApiKeyCacheSeconds")
+        );
+        let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
+        assert!(doc["Resources"]["HttpApi"]["Properties"].get("Auth").is_none());
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let mut api_functions = std::collections::BTreeSet::new();
+        for route in super::routes(TEMPLATE_YAML).unwrap() {
+            if route.function != "WebhookFunction" {
+                api_functions.insert(route.function);
+            }
+        }
+        assert_eq!(api_functions.len(), 4, "{api_functions:?}");
+        for (name, resource) in resources {
+            let text = serde_norway::to_string(resource).unwrap();
+            assert!(!text.contains("Authorizer"), "{name:?} names an authorizer");
+            let name = name.as_str().unwrap();
+            if api_functions.contains(name) {
+                assert!(text.contains("dynamodb:GetItem"), "{name}: the key check needs GetItem");
+            }
+        }
     }
 
     #[test]
@@ -592,7 +609,7 @@ mod tests {
                 "{name:?}: a wildcard action"
             );
         }
-        assert_eq!(functions, 9);
+        assert_eq!(functions, 8);
     }
 
     #[test]
@@ -645,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn a_route_reads_its_function_and_whether_the_authorizer_guards_it() {
+    fn a_route_reads_its_method_path_and_function() {
         let yaml = r#"
 Resources:
   ReadFunction:
@@ -658,18 +675,18 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Events:
-        Hook: {Type: HttpApi, Properties: {Path: /hooks, Method: POST, Auth: {Authorizer: NONE}}}
+        Hook: {Type: HttpApi, Properties: {Path: /hooks, Method: POST}}
 "#;
         let routes = super::routes(yaml).unwrap();
-        let got: Vec<(&str, &str, &str, bool)> = routes
+        let got: Vec<(&str, &str, &str)> = routes
             .iter()
-            .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str(), r.authorized))
+            .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str()))
             .collect();
         assert_eq!(
             got,
             [
-                ("POST", "/hooks", "HookFunction", false),
-                ("GET", "/things/{id}", "ReadFunction", true)
+                ("POST", "/hooks", "HookFunction"),
+                ("GET", "/things/{id}", "ReadFunction")
             ]
         );
         let missing =
@@ -678,30 +695,8 @@ Resources:
     }
 
     #[test]
-    fn only_the_webhook_route_is_outside_the_authorizer() {
+    fn the_webhook_receiver_may_write_recordings_but_not_delete_them() {
         let doc: serde_norway::Value = serde_norway::from_str(TEMPLATE_YAML).unwrap();
-        let resources = doc["Resources"].as_mapping().unwrap();
-        let mut open = Vec::new();
-        for (name, resource) in resources {
-            let Some(events) = resource["Properties"]["Events"].as_mapping() else {
-                continue;
-            };
-            for (_, event) in events {
-                if event["Type"].as_str() != Some("HttpApi") {
-                    continue;
-                }
-                let props = &event["Properties"];
-                if let Some(auth) = props.get("Auth") {
-                    assert_eq!(auth["Authorizer"].as_str(), Some("NONE"), "{name:?}");
-                    open.push(format!(
-                        "{} {}",
-                        props["Method"].as_str().unwrap(),
-                        props["Path"].as_str().unwrap()
-                    ));
-                }
-            }
-        }
-        assert_eq!(open, ["POST /api/v1/webhooks/{provider}/{endpointId}"]);
         let hook = &doc["Resources"]["WebhookFunction"]["Properties"];
         let policies = serde_norway::to_string(&hook["Policies"]).unwrap();
         assert!(!policies.contains("s3:DeleteObject"), "{policies}");
@@ -779,7 +774,7 @@ Resources:
                 }
             }
             let functions = of_type(&doc, "AWS::Serverless::Function");
-            assert_eq!(functions.len(), 9);
+            assert_eq!(functions.len(), 8);
             for (name, function) in &functions {
                 assert!(logged.contains_key(name), "{name} has no log group of its own");
                 let props = &function["Properties"];
@@ -961,7 +956,7 @@ Resources:
             assert_eq!(text(&log["DestinationArn"]), "!GetAtt ApiAccessLogGroup.Arn");
             let format = log["Format"].as_str().unwrap();
             let line: serde_json::Value = serde_json::from_str(format).expect("one JSON object a line");
-            for field in ["requestId", "routeKey", "status", "latencyMs", "tenantId"] {
+            for field in ["requestId", "routeKey", "status", "latencyMs"] {
                 assert!(line.get(field).is_some(), "{field}");
             }
             let lower = format.to_ascii_lowercase();

@@ -9,7 +9,8 @@ pub mod runtime_api;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use callrecords::clock::FixedClock;
+use callrecords::apikey::{ApiKeyRecord, Scope};
+use callrecords::clock::SetClock;
 use callrecords::config::Config;
 use callrecords::recording::Retention;
 use callrecords::store::metrics::RequestCounter;
@@ -22,6 +23,8 @@ use serde_json::Value;
 pub struct Stack {
     pub app: App,
     pub counter: RequestCounter,
+    /// The app's clock: it stands at the stack's `now` until a test moves it.
+    pub clock: Arc<SetClock>,
 }
 
 fn require_emulators() {
@@ -39,11 +42,6 @@ pub fn at(s: &str) -> DateTime<Utc> {
 
 /// A new, empty table and bucket, with the clock standing at `now`.
 pub async fn stack(now: &str) -> Stack {
-    stack_with(now, false).await
-}
-
-/// As [`stack`], with the handlers checking Bearer keys themselves (local mode) when `local_auth`.
-pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
     require_emulators();
     static N: AtomicU32 = AtomicU32::new(0);
     let nanos = Utc::now().timestamp_subsec_nanos();
@@ -52,7 +50,7 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
         table_name: format!("calls-{suffix}"),
         bucket_name: format!("rec-{suffix}"),
         retention: Retention::days(30),
-        local_auth,
+        key_cache_ttl: callrecords::config::DEFAULT_KEY_CACHE_TTL,
         s3_force_path_style: true,
         cursor_keys: Some(
             callrecords::cursor::CursorKeys::new(&callrecords::cursor::generate_secret(), None).expect("long enough"),
@@ -66,7 +64,8 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
         },
     };
     let counter = RequestCounter::default();
-    let app = App::connect(config, Arc::new(FixedClock(at(now))), Some(counter.clone())).await;
+    let clock = Arc::new(SetClock::new(at(now)));
+    let app = App::connect(config, clock.clone(), Some(counter.clone())).await;
     template::create_table(app.store.client(), app.store.table())
         .await
         .expect("table from template");
@@ -86,7 +85,7 @@ pub async fn stack_with(now: &str, local_auth: bool) -> Stack {
     let mut app = app;
     app.config.capture = test_capture(Some(queue.clone()));
     app.capture_queue = callrecords::store::queue::CaptureQueue::new(app.capture_queue.client().clone(), Some(queue));
-    Stack { app, counter }
+    Stack { app, counter, clock }
 }
 
 /// The capture settings of the tests: links to loopback over plain HTTP allowed for every provider (what
@@ -118,26 +117,76 @@ pub fn seed_000() -> Value {
     serde_json::from_str(&repo_file("fixtures/seed-000-get-call.json")).expect("seed JSON")
 }
 
+/// The scopes of the key a test request carries for reads.
+pub const READ: &str = "calls:read";
+/// The scopes of the key a test write carries.
+pub const READ_WRITE: &str = "calls:read calls:write";
+
+/// The test keys handed out so far, by key: each one's record.
+static TEST_KEYS: Mutex<Vec<(String, ApiKeyRecord)>> = Mutex::new(Vec::new());
+/// The API key of `tenant` with `scopes` (space separated): the same key every time, well formed like a
+/// real one, its record kept here until a request carrying it is sent ([`prepare_key`]).
+pub fn test_key(tenant: &str, scopes: &str) -> String {
+    let digest = |what: &str| callrecords::apikey::hash(&format!("{what}:{tenant}:{scopes}"));
+    let key_id = digest("id")[..12].to_owned();
+    let key = format!("crk_{key_id}_{}", &digest("secret")[..43]);
+    let mut keys = TEST_KEYS.lock().expect("test keys");
+    if !keys.iter().any(|(k, _)| *k == key) {
+        let record = ApiKeyRecord {
+            key_id,
+            tenant_id: tenant.to_owned(),
+            label: "test".to_owned(),
+            key_hash: callrecords::apikey::hash(&key),
+            created_at: at("2025-01-01T00:00:00Z"),
+            revoked_at: None,
+            scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        };
+        keys.push((key.clone(), record));
+    }
+    key
+}
+
+/// `ev` carrying `Authorization: Bearer <key>`, or no such header.
+pub fn with_key(mut ev: Value, key: Option<&str>) -> Value {
+    let headers = ev["headers"].as_object_mut().expect("headers");
+    headers.retain(|name, _| !name.eq_ignore_ascii_case("authorization"));
+    if let Some(key) = key {
+        headers.insert("authorization".to_owned(), Value::String(format!("Bearer {key}")));
+    }
+    ev
+}
+
+/// Before a request is sent: when it carries a test key, the app's key check holds the key's record, as
+/// a warm instance that has read it does; the record is not in the table. Request counts are then the
+/// route's own; `tests/tests/auth.rs` stores keys and counts their reads.
+pub fn prepare_key(app: &App, req: &Request) {
+    let header = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+    if let Some(record) = header.and_then(callrecords::apikey::bearer).and_then(test_key_record) {
+        app.keys.remember(&record);
+    }
+}
+
+/// The app's key check holds the record of `tenant`'s test key with `scopes`, for requests that reach the
+/// handler by another way than this harness' senders (the local Runtime API).
+pub fn hold_key(app: &App, tenant: &str, scopes: &str) {
+    let record = test_key_record(&test_key(tenant, scopes)).expect("a test key");
+    app.keys.remember(&record);
+}
+
+/// The record of the test key `key`; `None` for a key that is no test key.
+pub fn test_key_record(key: &str) -> Option<ApiKeyRecord> {
+    let keys = TEST_KEYS.lock().expect("test keys");
+    keys.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone())
+}
+
 /// A get-call request as API Gateway delivers it: `events/get-call.json` with this call id and, when given,
-/// this tenant in the authorizer context (none: the authorizer did not run; `Some("")`: it found no tenant).
+/// a read key of this tenant (none: no `Authorization` header).
 pub fn get_call_event(tenant: Option<&str>, call_id: &str) -> Value {
     let mut ev = event("get-call.json");
     ev["pathParameters"]["callId"] = Value::String(call_id.to_owned());
     ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}"));
-    match tenant {
-        Some("") => ev["requestContext"]["authorizer"]["lambda"] = serde_json::json!({}),
-        Some(t) => {
-            ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(t.to_owned());
-            ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
-        }
-        None => {
-            ev["requestContext"]
-                .as_object_mut()
-                .expect("context")
-                .remove("authorizer");
-        }
-    }
-    ev
+    let key = tenant.map(|t| test_key(t, READ));
+    with_key(ev, key.as_deref())
 }
 
 pub fn request(ev: &Value) -> Request {
@@ -152,6 +201,7 @@ pub struct Reply {
 
 /// Sends a request through get-call's entry point.
 pub async fn get_call(app: &App, req: Request) -> Reply {
+    prepare_key(app, &req);
     reply(
         get_call::handle(app, req)
             .await
@@ -176,13 +226,14 @@ fn reply(response: lambda_http::Response<Body>) -> Reply {
     Reply { status, headers, body }
 }
 
-/// get-call for `call_id` as `tenant`, the way API Gateway delivers it after the authorizer.
+/// get-call for `call_id` as `tenant`, the way API Gateway delivers it.
 pub async fn fetch(stack: &Stack, tenant: &str, call_id: &str) -> Reply {
     get_call(&stack.app, request(&get_call_event(Some(tenant), call_id))).await
 }
 
 /// Sends a request through get-recording's entry point.
 pub async fn get_recording(app: &App, req: Request) -> Reply {
+    prepare_key(app, &req);
     reply(
         get_recording::handle(app, req)
             .await
@@ -195,8 +246,7 @@ pub fn get_recording_event(tenant: &str, call_id: &str, query: &[(&str, &str)]) 
     let mut ev = event("get-recording.json");
     ev["pathParameters"]["callId"] = Value::String(call_id.to_owned());
     ev["rawPath"] = Value::String(format!("/api/v1/calls/{call_id}/recording"));
-    ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
-    ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
+    let mut ev = with_key(ev, Some(&test_key(tenant, READ)));
     ev["queryStringParameters"] = query
         .iter()
         .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
@@ -271,9 +321,7 @@ pub fn http_get(url: &str) -> Vec<u8> {
 /// `events/list-calls.json` as `tenant` with this query string (already decoded, as API Gateway hands it
 /// over; a name may repeat).
 pub fn list_event(tenant: &str, query: &[(&str, &str)]) -> Value {
-    let mut ev = event("list-calls.json");
-    ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(tenant.to_owned());
-    ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String("calls:read".to_owned());
+    let mut ev = with_key(event("list-calls.json"), Some(&test_key(tenant, READ)));
     let mut params = serde_json::Map::new();
     for (k, v) in query {
         // API Gateway joins a repeated name's values with commas.
@@ -294,6 +342,7 @@ pub fn list_event(tenant: &str, query: &[(&str, &str)]) -> Value {
 
 /// Sends a request through list-calls' entry point.
 pub async fn list_calls(app: &App, req: Request) -> Reply {
+    prepare_key(app, &req);
     reply(
         list_calls::handle(app, req)
             .await
@@ -301,12 +350,12 @@ pub async fn list_calls(app: &App, req: Request) -> Reply {
     )
 }
 
-/// One list request as `tenant`, the way API Gateway delivers it after the authorizer.
+/// One list request as `tenant`, the way API Gateway delivers it.
 pub async fn list(stack: &Stack, tenant: &str, query: &[(&str, &str)]) -> Reply {
     list_calls(&stack.app, request(&list_event(tenant, query))).await
 }
 
-/// A write request as API Gateway delivers it after the authorizer: `events/put-call.json` made into
+/// A write request as API Gateway delivers it: `events/put-call.json` made into
 /// `method path` (`call_id` fills `{callId}`; `None` for `/api/v1/calls`), for `tenant` with `scopes`.
 pub struct Write<'a> {
     pub tenant: &'a str,
@@ -324,7 +373,7 @@ impl<'a> Write<'a> {
     pub fn new(method: &'a str, call_id: Option<&'a str>) -> Self {
         Write {
             tenant: "acme",
-            scopes: "calls:read calls:write",
+            scopes: READ_WRITE,
             method,
             call_id,
             recording: false,
@@ -378,8 +427,7 @@ impl<'a> Write<'a> {
         ev["rawPath"] = Value::String(path.clone());
         ev["requestContext"]["http"]["path"] = Value::String(path);
         ev["requestContext"]["http"]["method"] = Value::String(self.method.to_owned());
-        ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::String(self.tenant.to_owned());
-        ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::String(self.scopes.to_owned());
+        let mut ev = with_key(ev, Some(&test_key(self.tenant, self.scopes)));
         match self.call_id {
             Some(id) => ev["pathParameters"] = serde_json::json!({ "callId": id }),
             None => {
@@ -422,8 +470,10 @@ impl<'a> Write<'a> {
 
     /// Sends `event` (this write's, changed) through write-call's entry point.
     pub async fn send_event(&self, app: &App, event: &Value) -> Reply {
+        let req = request(event);
+        prepare_key(app, &req);
         reply(
-            write_call::handle(app, request(event))
+            write_call::handle(app, req)
                 .await
                 .expect("the handler answers every request"),
         )

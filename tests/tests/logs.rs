@@ -12,16 +12,14 @@ use serde_json::Value;
 
 const NOW: &str = "2025-03-01T00:00:00Z";
 
-/// A request as `cargo lambda watch` delivers it (no authorizer ran), with the key in its header.
-fn with_key(mut ev: Value, key: &str) -> Value {
-    ev["requestContext"].as_object_mut().unwrap().remove("authorizer");
-    ev["headers"]["authorization"] = Value::String(format!("Bearer {key}"));
-    ev
+/// `ev` carrying `key`, a key stored in the table (no test key: the handler reads its record).
+fn carrying(ev: Value, key: &str) -> Value {
+    with_key(ev, Some(key))
 }
 
 #[tokio::test]
 async fn each_request_logs_one_line_with_route_status_latency_and_tenant_and_never_a_key_or_number() {
-    let stack = stack_with(NOW, true).await;
+    let stack = stack(NOW).await;
     let acme = TenantId::parse("acme").unwrap();
     let key = apikey::generate(&acme, "logs", &[apikey::Scope::CallsRead], at(NOW)).unwrap();
     stack.app.store.put_key(&key.record).await.unwrap();
@@ -37,11 +35,11 @@ async fn each_request_logs_one_line_with_route_status_latency_and_tenant_and_nev
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(telemetry::subscriber(captured.clone()));
 
-    let mut get = with_key(get_call_event(Some("acme"), "call_1"), &key.key);
+    let mut get = carrying(get_call_event(Some("acme"), "call_1"), &key.key);
     get["requestContext"]["requestId"] = Value::String("req-get".into());
     assert_eq!(get_call(&stack.app, request(&get)).await.status, 200);
 
-    let mut listed = with_key(
+    let mut listed = carrying(
         list_event("acme", &[("phoneNumber", "+14155550123"), ("limit", "5")]),
         &key.key,
     );
@@ -50,15 +48,15 @@ async fn each_request_logs_one_line_with_route_status_latency_and_tenant_and_nev
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["data"][0]["from"], "+14155550123");
 
-    let mut missing = with_key(get_call_event(Some("acme"), "call_nope"), &key.key);
+    let mut missing = carrying(get_call_event(Some("acme"), "call_nope"), &key.key);
     missing["requestContext"]["requestId"] = Value::String("req-missing".into());
     assert_eq!(get_call(&stack.app, request(&missing)).await.status, 404);
 
-    let mut bad_key = with_key(list_event("acme", &[]), &format!("{}x", key.key));
+    let mut bad_key = carrying(list_event("acme", &[]), &format!("{}x", key.key));
     bad_key["requestContext"]["requestId"] = Value::String("req-unauthorized".into());
     assert_eq!(list_calls(&stack.app, request(&bad_key)).await.status, 401);
 
-    let recording = with_key(get_recording_event("acme", "call_1", &[("format", "json")]), &key.key);
+    let recording = carrying(get_recording_event("acme", "call_1", &[("format", "json")]), &key.key);
     assert_eq!(get_recording(&stack.app, request(&recording)).await.status, 200);
 
     let text = captured.text();
@@ -148,6 +146,7 @@ async fn every_line_of_an_invocation_carries_its_request_and_trace_id_even_from_
     ])
     .await;
     api.lambda_env("list-calls");
+    hold_key(&stack.app, "acme", READ);
     let captured = Captured::default();
     telemetry::init_to(captured.clone());
 

@@ -68,11 +68,15 @@ async fn each_api_request_emits_requests_latency_and_errors_by_function_and_rout
     let api = RuntimeApi::start(vec![
         invocation("inv-200", get_call_event(Some("acme"), "call_123")),
         invocation("inv-404", get_call_event(Some("acme"), "call_missing")),
-        invocation("inv-400", event("get-call-bad-id.json")),
+        invocation(
+            "inv-400",
+            with_key(event("get-call-bad-id.json"), Some(&test_key("acme", READ))),
+        ),
         invocation("inv-500", get_call_event(Some("acme"), "broken")),
     ])
     .await;
     let output = output_of(&api, "get-call");
+    hold_key(&stack.app, "acme", READ);
 
     // What get-call's main runs.
     let answers = api
@@ -191,43 +195,6 @@ async fn an_expiry_sweep_emits_what_it_found_deleted_and_failed_and_a_failed_run
     let of: Vec<&EmittedMetric> = refused.iter().collect();
     assert_eq!(of.len(), 1, "{of:#?}");
     assert_eq!(value_of(&of, "ExpiryComplete"), 0.0);
-}
-
-#[tokio::test]
-async fn the_authorizer_emits_each_request_and_whether_its_key_was_refused() {
-    let stack = stack(NOW).await;
-    let acme = callrecords::TenantId::parse("acme").unwrap();
-    let key = callrecords::apikey::generate(&acme, "m", &[callrecords::apikey::Scope::CallsRead], at(NOW)).unwrap();
-    stack.app.store.put_key(&key.record).await.unwrap();
-    let mut valid = event("authorizer.json");
-    valid["headers"]["authorization"] = Value::String(format!("Bearer {}", key.key));
-    let api = RuntimeApi::start(vec![
-        invocation("inv-unknown-key", event("authorizer.json")),
-        invocation("inv-valid-key", valid),
-    ])
-    .await;
-    let output = output_of(&api, "authorizer");
-
-    // What the authorizer's main runs.
-    let handler = |event| metrics::flushed(authorizer::handle(&stack.app.store, event));
-    let answers = api.run(lambda_runtime::run(lambda_runtime::service_fn(handler))).await;
-    assert_eq!(answers.len(), 2, "{answers:?}");
-
-    let text = output.text();
-    let documents: Vec<&str> = text.lines().filter(|l| l.contains("\"_aws\"")).collect();
-    assert_eq!(documents.len(), 2, "{text}");
-    assert_declared(&emf::parse(documents.iter().copied()));
-    for (doc, unauthorized) in documents.iter().zip([1.0, 0.0]) {
-        let emitted = emf::parse([*doc]);
-        let of: Vec<&EmittedMetric> = emitted.iter().collect();
-        assert_eq!(of.len(), 2, "{of:#?}");
-        assert!(of
-            .iter()
-            .all(|m| m.dimensions == ["Function"] && m.dimension("Function") == Some("authorizer")));
-        assert_eq!(value_of(&of, "Requests"), 1.0);
-        assert_eq!(value_of(&of, "Unauthorized"), unauthorized);
-    }
-    assert!(!text.contains(&key.key), "no key in the output");
 }
 
 /// The template's alarms on the functions' own namespace read metrics that the code emits, under the

@@ -41,16 +41,19 @@ async fn app_on(dynamodb: &Emulator, s3: &Emulator, now: &str) -> App {
         table_name: "calls".into(),
         bucket_name: "recordings".into(),
         retention: Retention::days(30),
-        local_auth: false,
+        key_cache_ttl: callrecords::config::DEFAULT_KEY_CACHE_TTL,
         s3_force_path_style: true,
         cursor_keys: Some(CursorKeys::new(&generate_secret(), None).unwrap()),
         capture: Default::default(),
         total_budget: Default::default(),
     };
+    let store = DynamoStore::new(ddb, &config.table_name);
+    let clock: Arc<dyn callrecords::clock::Clock> = Arc::new(FixedClock(at(now)));
     App {
-        store: DynamoStore::new(ddb, &config.table_name),
+        keys: callrecords::auth::KeyCheck::new(store.clone(), clock.clone(), config.key_cache_ttl),
+        store,
         recordings: S3Recordings::new(s3_client, &config.bucket_name, sdk.credentials_provider()),
-        clock: Arc::new(FixedClock(at(now))),
+        clock,
         capture_queue: callrecords::store::queue::CaptureQueue::new(callrecords::aws::sqs(&sdk), None),
         config,
     }

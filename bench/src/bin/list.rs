@@ -57,14 +57,13 @@ fn event(query: &str) -> Request {
         "routeKey": "GET /api/v1/calls",
         "rawPath": "/api/v1/calls",
         "rawQueryString": query,
-        "headers": {"accept": "application/json"},
+        "headers": {"accept": "application/json", "authorization": callrecords_bench::authorization()},
         "queryStringParameters": params,
         "requestContext": {
             "accountId": "123456789012", "apiId": "bench", "domainName": "bench", "domainPrefix": "bench",
             "http": {"method": "GET", "path": "/api/v1/calls", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "bench"},
             "requestId": "bench", "routeKey": "GET /api/v1/calls", "stage": "$default",
-            "time": "01/Jun/2025:00:00:00 +0000", "timeEpoch": 1748736000000u64,
-            "authorizer": {"lambda": {"tenantId": "bench", "scopes": "calls:read"}}
+            "time": "01/Jun/2025:00:00:00 +0000", "timeEpoch": 1748736000000u64
         },
         "isBase64Encoded": false
     });

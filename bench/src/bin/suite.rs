@@ -33,7 +33,7 @@ struct Args {
     /// `{}` where the function name goes (e.g. `target/debug/{}`).
     #[arg(long, default_value = "target/lambda")]
     bootstraps: PathBuf,
-    /// The demo tenant's API key (written by `callrecords demo --key-file`), for the authorizer's event.
+    /// The demo tenant's API key (written by `callrecords demo --key-file`), sent with every API event.
     #[arg(long)]
     key_file: PathBuf,
     /// The Python interpreter of the peer's virtualenv.
@@ -127,8 +127,6 @@ async fn launch(
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", subject.name))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
         .env("RUST_LOG", "info")
-        // As deployed: the tenant comes from the authorizer's context in the event, never from a local key.
-        .env_remove("CALLRECORDS_LOCAL_AUTH")
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
@@ -196,9 +194,14 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
         .map_err(|e| e.to_string())?
         .trim()
         .to_owned();
-    let mut authorizer = read_event("authorizer.json")?;
-    authorizer["identitySource"] = serde_json::json!([format!("Bearer {key}")]);
-    authorizer["headers"]["authorization"] = Value::String(format!("Bearer {key}"));
+    // Every API event carries the demo key, as a client sends it.
+    let read_event = |name: &str| -> Result<Value, String> {
+        let mut event = read_event(name)?;
+        if event.get("headers").is_some() {
+            event["headers"]["authorization"] = Value::String(format!("Bearer {key}"));
+        }
+        Ok(event)
+    };
     let mut long = read_event("get-call.json")?;
     long["pathParameters"]["callId"] = "call_long_2h".into();
     long["rawPath"] = "/api/v1/calls/call_long_2h".into();
@@ -222,9 +225,6 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     };
     let peer_dir = PathBuf::from("bench/peer");
     Ok(vec![
-        rust("authorizer", "authorizer", authorizer, |v| {
-            v["isAuthorized"] == true && v["context"]["tenantId"] == "acme"
-        }),
         rust("get-call", "get-call", read_event("get-call.json")?, api_ok),
         rust("get-call (2,401 messages)", "get-call", long.clone(), api_ok),
         rust("list-calls", "list-calls", read_event("list-calls.json")?, api_ok),
@@ -372,8 +372,7 @@ fn api_event(path: &str, query: &str, call_id: Option<&str>) -> lambda_http::Req
     event["rawPath"] = path.into();
     event["requestContext"]["http"]["path"] = path.into();
     event["rawQueryString"] = query.into();
-    event["requestContext"]["authorizer"]["lambda"]["tenantId"] = "bench".into();
-    event["requestContext"]["authorizer"]["lambda"]["scopes"] = "calls:read".into();
+    event["headers"]["authorization"] = callrecords_bench::authorization().into();
     match call_id {
         Some(id) => event["pathParameters"]["callId"] = id.into(),
         None => {

@@ -50,7 +50,7 @@ struct Args {
 
 const SEED: &str = include_str!("../../../fixtures/seed-000-get-call.json");
 const PUT_EVENT: &str = include_str!("../../../events/put-call.json");
-const TENANT: &str = "bench";
+use callrecords_bench::TENANT;
 
 /// `events/put-call.json` as `tests/src/lib.rs`'s `Write` turns it into a PUT of `body` for call `id`.
 fn put_event(id: &str, body: &str) -> Request {
@@ -62,8 +62,7 @@ fn put_event(id: &str, body: &str) -> Request {
     ev["rawPath"] = Value::from(path.clone());
     ev["requestContext"]["http"]["path"] = Value::from(path);
     ev["requestContext"]["http"]["method"] = Value::from("PUT");
-    ev["requestContext"]["authorizer"]["lambda"]["tenantId"] = Value::from(TENANT);
-    ev["requestContext"]["authorizer"]["lambda"]["scopes"] = Value::from("calls:read calls:write");
+    ev["headers"]["authorization"] = Value::from(callrecords_bench::authorization());
     ev["pathParameters"] = serde_json::json!({ "callId": id });
     ev["body"] = Value::from(body);
     ev["headers"]["content-type"] = Value::from("application/json");

@@ -11,7 +11,7 @@ pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls/{callId}", &req);
     let result = async {
-        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
+        let tenant = http::authorize(&req, &app.keys, &mut log, Scope::CallsRead).await?;
         let params = req.path_parameters();
         let id = CallId::parse(params.first("callId").unwrap_or_default())?;
         app.get_call(&tenant, &id).await

@@ -46,7 +46,7 @@ fn wants_json(req: &Request) -> Result<bool, ApiError> {
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls/{callId}/recording", &req);
     let result = async {
-        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
+        let tenant = http::authorize(&req, &app.keys, &mut log, Scope::CallsRead).await?;
         let json = wants_json(&req)?;
         let id = CallId::parse(req.path_parameters().first("callId").unwrap_or_default())?;
         Ok::<(Link, bool), ApiError>((app.recording_link(&tenant, &id).await?, json))

@@ -13,7 +13,7 @@ pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let mut log = RequestLog::start(FUNCTION, "GET /api/v1/calls", &req);
     let result = async {
-        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsRead).await?;
+        let tenant = http::authorize(&req, &app.keys, &mut log, Scope::CallsRead).await?;
         let params = req.query_string_parameters();
         let query = ListQuery::parse(params.iter())?;
         app.list_calls(&tenant, &query).await

@@ -1,4 +1,4 @@
-//! The webhook receiver: `POST /api/v1/webhooks/{provider}/{endpointId}`, outside the API-key authorizer
+//! The webhook receiver: `POST /api/v1/webhooks/{provider}/{endpointId}`, with no API key
 //! (the provider's signature authenticates). Glue only: the steps are in `callrecords::receive`.
 
 use callrecords::http::{self, RequestLog};

@@ -85,7 +85,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let route = Route::of(&req);
     let mut log = RequestLog::start(FUNCTION, route.map_or("write", Route::key), &req);
     let result = async {
-        let tenant = http::authorize(&req, app.auth_mode(), &app.store, &mut log, Scope::CallsWrite).await?;
+        let tenant = http::authorize(&req, &app.keys, &mut log, Scope::CallsWrite).await?;
         let Some(route) = route else {
             return Err(ApiError::NotFound);
         };
