@@ -268,6 +268,27 @@ pub struct Telemetry {
 
 pub const DEFAULT_METRICS_NAMESPACE: &str = "callrecords";
 
+/// `CALLRECORDS_RUNTIME`: which tokio runtime a function runs on ([`crate::runtime`]). `current-thread`
+/// (the default) or `multi-thread`; anything else is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeFlavour {
+    CurrentThread,
+    MultiThread,
+}
+
+impl RuntimeFlavour {
+    pub fn from_env() -> Self {
+        Self::from_value(env::var("CALLRECORDS_RUNTIME").ok().as_deref())
+    }
+
+    pub fn from_value(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some("multi-thread") => RuntimeFlavour::MultiThread,
+            _ => RuntimeFlavour::CurrentThread,
+        }
+    }
+}
+
 impl Telemetry {
     pub fn from_env() -> Self {
         Self::from_lookup(|name| env::var(name).ok())
@@ -310,6 +331,20 @@ mod tests {
         let cfg = Config::from_lookup(lookup(&[("CALLS_TABLE", "t"), ("RECORDINGS_BUCKET", "b")])).unwrap();
         assert_eq!(cfg.retention, Retention::days(30));
         assert_eq!(cfg.key_cache_ttl, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_runtime_is_current_thread_unless_multi_thread_is_asked_for() {
+        assert_eq!(RuntimeFlavour::from_value(None), RuntimeFlavour::CurrentThread);
+        assert_eq!(
+            RuntimeFlavour::from_value(Some("multi-thread")),
+            RuntimeFlavour::MultiThread
+        );
+        assert_eq!(
+            RuntimeFlavour::from_value(Some("current-thread")),
+            RuntimeFlavour::CurrentThread
+        );
+        assert_eq!(RuntimeFlavour::from_value(Some("fast")), RuntimeFlavour::CurrentThread);
     }
 
     #[test]

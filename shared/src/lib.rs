@@ -49,6 +49,7 @@ pub mod model;
 pub mod phone;
 pub mod receive;
 pub mod recording;
+pub mod runtime;
 pub mod store;
 #[cfg(feature = "admin")]
 pub mod synth;

@@ -20,7 +20,9 @@ use serde_json::Value;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::ids::{CallId, TenantId};
-use crate::model::{self, CallRecord, RecordingStatus, StoredRecording};
+#[cfg(feature = "audio")]
+use crate::model::RecordingStatus;
+use crate::model::{self, CallRecord, StoredRecording};
 use crate::recording;
 use crate::store::calls::{Condition, Rules, Saved};
 use crate::store::s3::Upload;

@@ -54,7 +54,16 @@ struct Args {
     /// Criterion's output directory.
     #[arg(long, default_value = "target/criterion")]
     criterion: PathBuf,
-    /// Skip parts: any of functions, dynamodb, cpu.
+    /// Memory sizes for the memory part (MB): each function under Lambda's CPU share at each.
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024")]
+    memory_sizes: Vec<u32>,
+    /// Cold starts per function and size in the memory part.
+    #[arg(long, default_value_t = 5)]
+    memory_cold: usize,
+    /// Warm invocations per function and size in the memory part.
+    #[arg(long, default_value_t = 200)]
+    memory_warm: usize,
+    /// Skip parts: any of functions, memory, dynamodb, cpu.
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Profile comparison (`scripts/bench-profiles`): measure get-call alone and print one table row
@@ -71,6 +80,8 @@ struct Subject {
     dir: Option<PathBuf>,
     size: Option<u64>,
     event: Value,
+    /// Environment set for this subject alone.
+    env: Vec<(&'static str, &'static str)>,
     /// What a good answer looks like.
     check: fn(&Value) -> bool,
 }
@@ -114,6 +125,7 @@ async fn launch(
     subject: &Subject,
     logs: &Path,
     round: usize,
+    share: Option<&CpuShare>,
 ) -> Result<(RuntimeApi, tokio::process::Child, Instant, f64), String> {
     let api = RuntimeApi::start().await.map_err(|e| e.to_string())?;
     let log = std::fs::File::create(logs.join(format!("{}-{round}.log", subject.name))).map_err(|e| e.to_string())?;
@@ -122,7 +134,10 @@ async fn launch(
         .args(&subject.args)
         .env("AWS_LAMBDA_RUNTIME_API", api.address())
         .env("AWS_LAMBDA_FUNCTION_NAME", subject.name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            share.map_or(128, |s| s.memory_mb).to_string(),
+        )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", subject.name))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
@@ -134,6 +149,10 @@ async fn launch(
     if let Some(dir) = &subject.dir {
         command.current_dir(dir);
     }
+    if let Some(share) = share {
+        share.confine(&mut command);
+    }
+    command.envs(subject.env.iter().copied());
     let start = Instant::now();
     let child = command
         .spawn()
@@ -162,10 +181,21 @@ async fn invoke(api: &RuntimeApi, subject: &Subject, event: &Bytes) -> Result<f6
 }
 
 async fn measure(subject: &Subject, logs: &Path, cold: usize, warm: usize) -> Result<Row, String> {
+    measure_in(subject, logs, cold, warm, None).await
+}
+
+/// As [`measure`], every process under `share`'s CPU quota when given.
+async fn measure_in(
+    subject: &Subject,
+    logs: &Path,
+    cold: usize,
+    warm: usize,
+    share: Option<&CpuShare>,
+) -> Result<Row, String> {
     let event = Bytes::from(subject.event.to_string());
     let mut row = Row::default();
     for round in 0..cold {
-        let (api, mut child, start, ready) = launch(subject, logs, round).await?;
+        let (api, mut child, start, ready) = launch(subject, logs, round, share).await?;
         let first = invoke(&api, subject, &event).await?;
         row.answered_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         row.ready_ms.push(ready);
@@ -220,6 +250,7 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
             dir: None,
             size,
             event,
+            env: vec![],
             check,
         }
     };
@@ -227,6 +258,16 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
     Ok(vec![
         rust("get-call", "get-call", read_event("get-call.json")?, api_ok),
         rust("get-call (2,401 messages)", "get-call", long.clone(), api_ok),
+        // The same binary on tokio's multi-thread runtime (src/runtime.rs): what the default saves.
+        Subject {
+            env: vec![("CALLRECORDS_RUNTIME", "multi-thread")],
+            ..rust(
+                "get-call, multi-thread runtime",
+                "get-call",
+                read_event("get-call.json")?,
+                api_ok,
+            )
+        },
         rust("list-calls", "list-calls", read_event("list-calls.json")?, api_ok),
         rust(
             "get-recording",
@@ -247,6 +288,7 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
             dir: Some(peer_dir.clone()),
             size: None,
             event: read_event("get-call.json")?,
+            env: vec![],
             check: api_ok,
         },
         Subject {
@@ -256,6 +298,7 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
             dir: Some(peer_dir),
             size: None,
             event: long,
+            env: vec![],
             check: api_ok,
         },
     ])
@@ -263,6 +306,7 @@ fn subjects(args: &Args) -> Result<Vec<Subject>, String> {
 
 struct Figures {
     rows: Vec<(String, Option<u64>, Row)>,
+    floor: Option<Floor>,
 }
 
 impl Figures {
@@ -276,8 +320,10 @@ async fn functions(args: &Args) -> Result<Figures, String> {
     let subjects = subjects(args)?;
     // DynamoDB Local is a JVM: let it compile its hot paths before anything is timed.
     let warm_up = args.warm.min(300);
-    measure(&subjects[1], &args.logs, 1, warm_up).await?;
-    measure(&subjects[3], &args.logs, 1, warm_up).await?;
+    for name in ["get-call", "list-calls"] {
+        let subject = subjects.iter().find(|s| s.name == name).ok_or(name)?;
+        measure(subject, &args.logs, 1, warm_up).await?;
+    }
 
     println!(
         "## Functions, run as Lambda runs them (local Runtime API; demo data on DynamoDB Local and the S3 emulator)"
@@ -308,7 +354,11 @@ async fn functions(args: &Args) -> Result<Figures, String> {
         );
         rows.push((subject.name.to_owned(), subject.size, row));
     }
-    let figures = Figures { rows };
+    let mut figures = Figures { rows, floor: None };
+    println!();
+    let bare = floor(args).await?;
+    floor_table(&figures, &bare);
+    figures.floor = Some(bare);
     println!();
     println!("Rust get-call against the Python/boto3 peer (same event, same data, same run):");
     println!();
@@ -340,6 +390,352 @@ async fn functions(args: &Args) -> Result<Figures, String> {
     }
     println!();
     Ok(figures)
+}
+
+/// The floor: the one DynamoDB round trip each read is, timed bare in the same run, against the same data.
+struct Floor {
+    /// get-call's Query of call_123's item collection, from this process with the functions' own client.
+    get_call: Vec<f64>,
+    /// list-calls' Query of acme's newest calls (the index partition and read budget of an unfiltered page).
+    list: Vec<f64>,
+    /// The same two from Python, with the peer's boto3 client (`bench/peer/floor.py`).
+    python_get_call: Vec<f64>,
+    python_list: Vec<f64>,
+}
+
+/// Bare Queries sent before the timed ones.
+const FLOOR_WARM_UP: usize = 10;
+
+async fn floor(args: &Args) -> Result<Floor, String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use callrecords::store::layout;
+
+    let table = std::env::var(callrecords::config::TABLE_VAR).map_err(|_| "CALLS_TABLE is not set")?;
+    // The functions' client: the same SDK configuration (timeouts, retries) and builder.
+    let client = callrecords::aws::dynamodb(&callrecords::aws::sdk_config().await, None);
+    let tenant = TenantId::parse("acme").map_err(|e| e.to_string())?;
+    let call = callrecords::CallId::parse("call_123").map_err(|e| e.to_string())?;
+    let no_params: [(&str, &str); 0] = [];
+    let plan = callrecords::list::ListQuery::parse(no_params)
+        .map_err(|e| format!("{e:?}"))?
+        .plan(&tenant);
+    let budget = i32::try_from(plan.read_budget(callrecords::list::DEFAULT_LIMIT)).unwrap_or(i32::MAX);
+    let mut out = Floor {
+        get_call: Vec::new(),
+        list: Vec::new(),
+        python_get_call: Vec::new(),
+        python_list: Vec::new(),
+    };
+    // The first few open the client's connection; only the rest are timed, as the functions' first request
+    // is not among their warm ones.
+    for round in 0..args.warm + FLOOR_WARM_UP {
+        let timed = round >= FLOOR_WARM_UP;
+        let started = Instant::now();
+        let items = client
+            .query()
+            .table_name(&table)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", layout::PK)
+            .expression_attribute_values(":p", AttributeValue::S(layout::call_pk(&tenant, &call)))
+            .send()
+            .await
+            .map_err(|e| format!("bare Query: {e:?}"))?
+            .count;
+        if timed {
+            out.get_call.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if items == 0 {
+            return Err("bare Query: call_123 has no items".into());
+        }
+        let started = Instant::now();
+        let items = client
+            .query()
+            .table_name(&table)
+            .index_name(plan.index.name())
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", plan.index.pk_attr())
+            .expression_attribute_values(":p", AttributeValue::S(plan.partition.clone()))
+            .scan_index_forward(plan.ascending)
+            .limit(budget)
+            .send()
+            .await
+            .map_err(|e| format!("bare list Query: {e:?}"))?
+            .count;
+        if timed {
+            out.list.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        if items == 0 {
+            return Err("bare list Query: acme has no calls".into());
+        }
+    }
+    let python = tokio::process::Command::new(std::path::absolute(&args.peer_python).map_err(|e| e.to_string())?)
+        .args(["floor.py", "--requests", &args.warm.to_string()])
+        .args(["--warm-up", &FLOOR_WARM_UP.to_string()])
+        .args(["--pk-attr", layout::PK, "--call-pk", &layout::call_pk(&tenant, &call)])
+        .args(["--index", plan.index.name(), "--index-pk-attr", plan.index.pk_attr()])
+        .args(["--partition", &plan.partition, "--limit", &budget.to_string()])
+        .args(plan.ascending.then_some("--ascending"))
+        .current_dir("bench/peer")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("bench/peer/floor.py: {e}"))?;
+    if !python.status.success() {
+        return Err(format!(
+            "bench/peer/floor.py: {}",
+            String::from_utf8_lossy(&python.stderr)
+        ));
+    }
+    let timings: Value = serde_json::from_slice(&python.stdout).map_err(|e| format!("bench/peer/floor.py: {e}"))?;
+    let read = |name: &str| -> Vec<f64> {
+        timings[name]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    out.python_get_call = read("getCall");
+    out.python_list = read("list");
+    Ok(out)
+}
+
+/// Each function's warm latency above the bare Query of the same read.
+fn floor_table(figures: &Figures, floor: &Floor) {
+    println!(
+        "The floor: a bare DynamoDB Query of the same items, {} times each, in the same run; a function's \
+         overhead is its warm latency (through the Runtime API) less the Query's.",
+        floor.get_call.len()
+    );
+    println!();
+    println!("| read | bare Query p50 | bare Query p99 | function p50 | function p99 | overhead p50 | overhead p99 |");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, row, bare) in [
+        ("get-call (Rust client)", "get-call", &floor.get_call),
+        (
+            "get-call, multi-thread runtime (Rust client)",
+            "get-call, multi-thread runtime",
+            &floor.get_call,
+        ),
+        ("list-calls (Rust client)", "list-calls", &floor.list),
+        (
+            "get-call (Python peer, boto3)",
+            "Python peer: get-call",
+            &floor.python_get_call,
+        ),
+        ("list-calls' Query (boto3)", "", &floor.python_list),
+    ] {
+        let (b50, b99) = (percentile(bare, 0.5), percentile(bare, 0.99));
+        match figures.get(row) {
+            Some(r) => {
+                let (f50, f99) = (percentile(&r.warm_ms, 0.5), percentile(&r.warm_ms, 0.99));
+                println!(
+                    "| {label} | {b50:.2} ms | {b99:.2} ms | {f50:.2} ms | {f99:.2} ms | {:.2} ms | {:.2} ms |",
+                    f50 - b50,
+                    f99 - b99
+                );
+            }
+            None => println!("| {label} | {b50:.2} ms | {b99:.2} ms | – | – | – | – |"),
+        }
+    }
+}
+
+/// Lambda's CPU at a memory size (one vCPU at 1,769 MB, in proportion below it) as a cgroup whose CPU quota
+/// is that share of one core; each measured process joins it between fork and exec, so all it runs is
+/// confined. cgroup v2's `cpu.max` where the cpu controller is there, else v1's `cpu.cfs_quota_us`.
+struct CpuShare {
+    memory_mb: u32,
+    /// The quota, µs of CPU per [`CPU_PERIOD_US`].
+    quota_us: u64,
+    dir: PathBuf,
+    procs: std::ffi::CString,
+}
+
+const CPU_PERIOD_US: u64 = 100_000;
+/// The memory size at which Lambda gives a function one whole vCPU.
+const ONE_VCPU_MB: u64 = 1_769;
+
+impl CpuShare {
+    fn create(memory_mb: u32) -> Result<CpuShare, String> {
+        let quota_us = (CPU_PERIOD_US * u64::from(memory_mb) / ONE_VCPU_MB).max(1_000);
+        let v2 = std::fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
+            .is_ok_and(|c| c.split_whitespace().any(|name| name == "cpu"));
+        let (dir, settings) = if v2 {
+            (
+                PathBuf::from(format!("/sys/fs/cgroup/callrecords-bench-{memory_mb}")),
+                vec![("cpu.max", format!("{quota_us} {CPU_PERIOD_US}"))],
+            )
+        } else {
+            (
+                PathBuf::from(format!("/sys/fs/cgroup/cpu/callrecords-bench-{memory_mb}")),
+                vec![
+                    ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
+                    ("cpu.cfs_quota_us", quota_us.to_string()),
+                ],
+            )
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e} (the memory part needs root)", dir.display()))?;
+        for (file, value) in settings {
+            std::fs::write(dir.join(file), value).map_err(|e| format!("{}/{file}: {e}", dir.display()))?;
+        }
+        let procs = std::ffi::CString::new(dir.join("cgroup.procs").into_os_string().into_encoded_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(CpuShare {
+            memory_mb,
+            quota_us,
+            dir,
+            procs,
+        })
+    }
+
+    fn confine(&self, command: &mut tokio::process::Command) {
+        let procs = self.procs.clone();
+        // SAFETY: between fork and exec the closure makes system calls only (getpid, open, write, close), on
+        // memory allocated before the fork; it allocates nothing and takes no lock.
+        unsafe {
+            command.pre_exec(move || join_cgroup(&procs));
+        }
+    }
+}
+
+impl Drop for CpuShare {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. Async-signal-safe.
+fn join_cgroup(procs: &std::ffi::CStr) -> std::io::Result<()> {
+    let mut digits = [0u8; 20];
+    // SAFETY: getpid cannot fail.
+    let mut pid = unsafe { libc::getpid() } as u64;
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (pid % 10) as u8;
+        pid /= 10;
+        if pid == 0 {
+            break;
+        }
+    }
+    // SAFETY: `procs` is a valid C string; the buffer outlives the write.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, digits[at..].as_ptr().cast(), digits.len() - at);
+        let error = std::io::Error::last_os_error();
+        libc::close(fd);
+        if written < 0 {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+/// Lambda's arm64 prices (template.yaml deploys arm64), us-east-1: per GB-second of billed duration, and per
+/// request.
+const GB_SECOND_USD: f64 = 0.000_013_333_4;
+const REQUEST_USD: f64 = 0.000_000_2;
+
+/// What a million warm requests cost at `memory_mb`: each billed to the next whole millisecond.
+fn cost_per_million(warm_ms: &[f64], memory_mb: u32) -> f64 {
+    if warm_ms.is_empty() {
+        return f64::NAN;
+    }
+    let billed_ms = warm_ms.iter().map(|ms| ms.ceil()).sum::<f64>() / warm_ms.len() as f64;
+    1e6 * (billed_ms / 1000.0 * f64::from(memory_mb) / 1024.0 * GB_SECOND_USD + REQUEST_USD)
+}
+
+/// Every function at every memory size, under the CPU share Lambda gives it there; then the size chosen
+/// for each, by the rule printed with the table.
+async fn memory(args: &Args) -> Result<(), String> {
+    let subjects = subjects(args)?;
+    println!("## Memory size by measurement (each process under Lambda's CPU share at the size)");
+    println!();
+    println!(
+        "Lambda gives a function CPU in proportion to its memory, one vCPU at {ONE_VCPU_MB} MB. Each process runs in a \
+         cgroup whose CPU quota is that share of one core. {} cold starts (medians), then {} warm invocations, per \
+         function and size. Cost per million requests: the warm invocations' duration, each rounded up to the \
+         millisecond as Lambda bills it, × GB × ${GB_SECOND_USD} per GB-second (arm64), + ${:.2} for the requests.",
+        args.memory_cold,
+        args.memory_warm,
+        REQUEST_USD * 1e6
+    );
+    println!();
+    println!("| function | memory | CPU share | start → answered | warm p50 | warm p99 | cost per million |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut choices = Vec::new();
+    // The runtime variant is get-call's own binary: measured once, in the functions part.
+    for subject in subjects.iter().filter(|s| s.env.is_empty()) {
+        let mut measured = Vec::new();
+        for &mb in &args.memory_sizes {
+            let share = CpuShare::create(mb)?;
+            let row = measure_in(subject, &args.logs, args.memory_cold, args.memory_warm, Some(&share)).await?;
+            let (p50, p99) = (percentile(&row.warm_ms, 0.5), percentile(&row.warm_ms, 0.99));
+            let cost = cost_per_million(&row.warm_ms, mb);
+            println!(
+                "| {} | {mb} MB | {:.1} % | {:.1} ms | {:.2} ms | {:.2} ms | ${cost:.3} |",
+                subject.name,
+                100.0 * share.quota_us as f64 / CPU_PERIOD_US as f64,
+                percentile(&row.answered_ms, 0.5),
+                p50,
+                p99,
+            );
+            measured.push((mb, p50, p99, cost));
+        }
+        choices.push((subject.name, choose(&measured)));
+    }
+    println!();
+    println!(
+        "Chosen: the cheapest size whose warm p50 and p99 are each within {:.0} % of the largest size's (past it, \
+         more CPU buys little latency); for recording-expiry, which nobody waits on, the cheapest.",
+        (CHOICE_SLACK - 1.0) * 100.0
+    );
+    println!();
+    println!("| function | chosen |");
+    println!("|---|---|");
+    for (name, choice) in choices {
+        let chosen = if name == "recording-expiry" {
+            choice.cheapest
+        } else {
+            choice.within_slack
+        };
+        println!(
+            "| {name} | {} |",
+            chosen.map_or("–".to_owned(), |mb| format!("{mb} MB"))
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// How much slower than the largest size's latency a chosen size may be.
+const CHOICE_SLACK: f64 = 1.25;
+
+struct Choice {
+    cheapest: Option<u32>,
+    within_slack: Option<u32>,
+}
+
+/// From (memory MB, warm p50, warm p99, cost per million) at each size.
+fn choose(measured: &[(u32, f64, f64, f64)]) -> Choice {
+    let cheapest_of =
+        |rows: Vec<&(u32, f64, f64, f64)>| rows.into_iter().min_by(|a, b| a.3.total_cmp(&b.3)).map(|row| row.0);
+    let Some(largest) = measured.iter().max_by_key(|row| row.0) else {
+        return Choice {
+            cheapest: None,
+            within_slack: None,
+        };
+    };
+    Choice {
+        cheapest: cheapest_of(measured.iter().collect()),
+        within_slack: cheapest_of(
+            measured
+                .iter()
+                .filter(|row| row.1 <= largest.1 * CHOICE_SLACK && row.2 <= largest.2 * CHOICE_SLACK)
+                .collect(),
+        ),
+    }
 }
 
 /// A get-call or list-calls request through the function's entry point, with what it cost in DynamoDB.
@@ -541,6 +937,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Some(functions(&args).await?)
     };
+    if !skip("memory") {
+        memory(&args).await?;
+    }
     let costs = if skip("dynamodb") {
         None
     } else {
@@ -575,6 +974,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     if let Some(f) = &functions {
+        if let (Some(bare), Some(r)) = (&f.floor, f.get("get-call")) {
+            let over50 = percentile(&r.warm_ms, 0.5) - percentile(&bare.get_call, 0.5);
+            let over99 = percentile(&r.warm_ms, 0.99) - percentile(&bare.get_call, 0.99);
+            line(
+                "get-call's overhead above the bare Query ≤ 0.5 ms at p50 and p99",
+                format!("{over50:.2} ms at p50, {over99:.2} ms at p99"),
+                over50 <= 0.5 && over99 <= 0.5,
+            );
+        }
+        for (rust, python) in [
+            ("get-call", "Python peer: get-call"),
+            ("get-call (2,401 messages)", "Python peer: get-call (2,401 messages)"),
+        ] {
+            if let (Some(r), Some(p)) = (f.get(rust), f.get(python)) {
+                let (r50, r99) = (percentile(&r.warm_ms, 0.5), percentile(&r.warm_ms, 0.99));
+                let (p50, p99) = (percentile(&p.warm_ms, 0.5), percentile(&p.warm_ms, 0.99));
+                line(
+                    &format!("{rust}: warm p50 and p99 below the peer's"),
+                    format!("p50 {r50:.2} against {p50:.2} ms, p99 {r99:.2} against {p99:.2} ms"),
+                    r50 < p50 && r99 < p99,
+                );
+            }
+        }
         let rust: Vec<&(String, Option<u64>, Row)> = f.rows.iter().filter(|(_, size, _)| size.is_some()).collect();
         let ready = rust
             .iter()

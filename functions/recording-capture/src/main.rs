@@ -3,13 +3,14 @@ use callrecords::metrics::flushed;
 use callrecords::App;
 use lambda_runtime::{run, service_fn, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    callrecords::telemetry::init();
-    let app = App::from_env().await?;
-    let fetcher = Fetcher::new(&app.config.capture)?;
-    run(service_fn(|event| {
-        flushed(recording_capture::handle(&app, &fetcher, event))
-    }))
-    .await
+fn main() -> Result<(), Error> {
+    callrecords::runtime::block_on(async {
+        callrecords::telemetry::init();
+        let app = App::from_env().await?;
+        let fetcher = Fetcher::new(&app.config.capture)?;
+        run(service_fn(|event| {
+            flushed(recording_capture::handle(&app, &fetcher, event))
+        }))
+        .await
+    })
 }

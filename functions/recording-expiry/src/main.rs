@@ -2,9 +2,10 @@ use callrecords::metrics::flushed;
 use callrecords::App;
 use lambda_runtime::{run, service_fn, Error};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    callrecords::telemetry::init();
-    let app = App::from_env().await?;
-    run(service_fn(|event| flushed(recording_expiry::handle(&app, event)))).await
+fn main() -> Result<(), Error> {
+    callrecords::runtime::block_on(async {
+        callrecords::telemetry::init();
+        let app = App::from_env().await?;
+        run(service_fn(|event| flushed(recording_expiry::handle(&app, event)))).await
+    })
 }
