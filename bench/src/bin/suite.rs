@@ -1,13 +1,17 @@
-//! The performance suite behind `scripts/bench` (figures, not tests). Three parts:
+//! The performance suite behind `scripts/bench` (figures, not tests). Four parts:
 //!
 //! 1. **Functions**: each function's release bootstrap, run as Lambda runs it, against a local Runtime API
 //!    ([`callrecords_bench::runtime_api`]) and the local emulators holding the demo data: size, process
 //!    start → ready for the first event, first-request latency, cold start → answered, warm p50/p99 over
 //!    `--warm` invocations, peak RSS. The Python/boto3 peer of get-call (`bench/peer`) runs the same way,
-//!    on the same data, in the same run, and the ratios are printed.
-//! 2. **DynamoDB cost**: requests and items read per get-call and per list page, through the functions'
+//!    on the same data, in the same run, and the ratios are printed. Beside get-call and list-calls, the
+//!    floor: the bare DynamoDB Query of the same read after each warm invocation, and the handler's own
+//!    logged time, which split the overhead into handler and Runtime API exchange.
+//! 2. **Memory**: every subject under Lambda's CPU share at each `--memory-sizes` size ([`CpuShare`]), with
+//!    cost per million requests and the size chosen for each function.
+//! 3. **DynamoDB cost**: requests and items read per get-call and per list page, through the functions'
 //!    entry points, in tables of `--calls` sizes (1,000 and 100,000 by default).
-//! 3. **Handler CPU**: the criterion estimates of `bench/benches/codec.rs`, read from `target/criterion`
+//! 4. **Handler CPU**: the criterion estimates of `bench/benches/codec.rs`, read from `target/criterion`
 //!    (`scripts/bench` runs them first).
 //!
 //! Then a table of the targets, each with its measured figure.
