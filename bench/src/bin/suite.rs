@@ -250,7 +250,11 @@ async fn measure_in(
             "handlerMs": row.handler_ms,
             "bareQueryMs": row.bare_ms,
         });
-        std::fs::write(logs.join(format!("{}.json", subject.name)), raw.to_string()).map_err(|e| e.to_string())?;
+        let file = match share {
+            Some(share) => format!("{}-{}MB.json", subject.name, share.memory_mb),
+            None => format!("{}.json", subject.name),
+        };
+        std::fs::write(logs.join(file), raw.to_string()).map_err(|e| e.to_string())?;
     }
     Ok(row)
 }
@@ -422,7 +426,7 @@ async fn functions(args: &Args) -> Result<Figures, String> {
     }
     let figures = Figures { rows };
     println!();
-    floor_table(&figures, &python_floor(args).await?);
+    floor_table(&figures, &python_floor(args, &bare).await?);
     println!();
     println!("Rust get-call against the Python/boto3 peer (same event, same data, same run):");
     println!();
@@ -482,8 +486,12 @@ const FLOOR_WARM_UP: usize = 10;
 impl BareQueries {
     async fn new() -> Result<Self, String> {
         let table = std::env::var(callrecords::config::TABLE_VAR).map_err(|_| "CALLS_TABLE is not set")?;
-        let (tenant, call) = demo_call()?;
-        let plan = unfiltered_page(&tenant)?;
+        let tenant = TenantId::parse("acme").map_err(|e| e.to_string())?;
+        let call = callrecords::CallId::parse("call_123").map_err(|e| e.to_string())?;
+        let no_params: [(&str, &str); 0] = [];
+        let plan = callrecords::list::ListQuery::parse(no_params)
+            .map_err(|e| format!("{e:?}"))?
+            .plan(&tenant);
         let queries = BareQueries {
             client: callrecords::aws::dynamodb(&callrecords::aws::sdk_config().await, None),
             table,
@@ -541,34 +549,16 @@ impl BareQueries {
     }
 }
 
-fn demo_call() -> Result<(TenantId, callrecords::CallId), String> {
-    Ok((
-        TenantId::parse("acme").map_err(|e| e.to_string())?,
-        callrecords::CallId::parse("call_123").map_err(|e| e.to_string())?,
-    ))
-}
-
-fn unfiltered_page(tenant: &TenantId) -> Result<callrecords::list::Plan, String> {
-    let no_params: [(&str, &str); 0] = [];
-    Ok(callrecords::list::ListQuery::parse(no_params)
-        .map_err(|e| format!("{e:?}"))?
-        .plan(tenant))
-}
-
 /// The same two Queries from Python, with the peer's boto3 client (`bench/peer/floor.py`), after the
 /// functions: (get-call's, list-calls').
-async fn python_floor(args: &Args) -> Result<(Vec<f64>, Vec<f64>), String> {
-    use callrecords::store::layout;
-
-    let (tenant, call) = demo_call()?;
-    let plan = unfiltered_page(&tenant)?;
-    let budget = plan.read_budget(callrecords::list::DEFAULT_LIMIT);
+async fn python_floor(args: &Args, bare: &BareQueries) -> Result<(Vec<f64>, Vec<f64>), String> {
+    let plan = &bare.plan;
     let python = tokio::process::Command::new(std::path::absolute(&args.peer_python).map_err(|e| e.to_string())?)
         .args(["floor.py", "--requests", &args.warm.to_string()])
         .args(["--warm-up", &FLOOR_WARM_UP.to_string()])
-        .args(["--pk-attr", layout::PK, "--call-pk", &layout::call_pk(&tenant, &call)])
+        .args(["--pk-attr", callrecords::store::layout::PK, "--call-pk", &bare.call_pk])
         .args(["--index", plan.index.name(), "--index-pk-attr", plan.index.pk_attr()])
-        .args(["--partition", &plan.partition, "--limit", &budget.to_string()])
+        .args(["--partition", &plan.partition, "--limit", &bare.budget.to_string()])
         .args(plan.ascending.then_some("--ascending"))
         .current_dir("bench/peer")
         .stdin(Stdio::null())
